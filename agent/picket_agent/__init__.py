@@ -1,0 +1,1 @@
+"""picket agent: renders compiled rule sets into iptables chains and ipsets on each node."""

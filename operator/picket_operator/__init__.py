@@ -1,0 +1,1 @@
+"""picket operator: the policy compiler and the kopf operator that publishes its output."""

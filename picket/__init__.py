@@ -1,0 +1,3 @@
+"""picket: a Kubernetes NetworkPolicy enforcer you can watch work."""
+
+__version__ = "0.1.0"
