@@ -1,0 +1,1 @@
+"""picket's benchmarks: each script prints its figures and compares ratios within one run."""
