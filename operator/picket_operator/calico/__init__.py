@@ -1,0 +1,2 @@
+"""Calico-style policy support: the selector language (``selector``), the projectcalico.org/v3
+frontend into the compiler's IR (``frontend``), built on pure modules with no kopf or I/O."""
