@@ -1,0 +1,190 @@
+"""``picket operator``: settings from flags and environment, then kopf, the elector and the publisher.
+
+How the process is put together (``run``):
+
+* kopf (main thread, asyncio) with an explicit registry (``handlers.register``) and explicit
+  settings: peering off (standalone; leader election is our Lease), cluster scanning off (no
+  CRD/namespace discovery watches, so no RBAC for them), no progress or diff-base storage used
+  (event handlers only), Events posted by ``events.py`` rather than kopf's log-to-event bridge.
+* the elector thread (``leader.py``) when ``--leader-election``; otherwise this replica leads.
+* the publisher thread (``publisher.py``), which writes only while leading.
+* optionally a Prometheus endpoint (``metrics.py``).
+
+Settings are read here once (``parse_settings``: flags, then ``POD_NAME``/``KUBECONFIG`` from the
+environment, all problems reported together) and passed down; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("picket.operator")
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    kubeconfig: Path | None  # None: in-cluster
+    namespace: str
+    leader_election: bool
+    lease_name: str
+    lease_duration: int
+    lease_renew: float
+    identity: str
+    coalesce: float
+    min_interval: float
+    resync_seconds: float
+    workers: int
+    metrics_port: int
+    log_level: str
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="picket operator", description="The picket kopf operator.")
+    p.add_argument("--kubeconfig", type=Path, help="kubeconfig file (default: $KUBECONFIG, else in-cluster)")
+    p.add_argument("--namespace", default="picket-system", help="namespace of the leader-election Lease")
+    p.add_argument("--leader-election", action=argparse.BooleanOptionalAction, default=False)
+    p.add_argument("--lease-name", default="picket-operator")
+    p.add_argument("--lease-duration", type=int, default=4, help="seconds (default 4)")
+    p.add_argument("--lease-renew", type=float, default=1.0, help="seconds between renewals (default 1)")
+    p.add_argument("--identity", help="this replica's name in the Lease (default: $POD_NAME, else host-pid)")
+    p.add_argument("--coalesce", type=float, default=0.01, help="seconds to gather a burst of events")
+    p.add_argument("--publish-interval", type=float, default=0.05, help="minimum seconds between syncs")
+    p.add_argument("--resync-seconds", type=float, default=300.0)
+    p.add_argument("--workers", type=int, default=8, help="parallel API writes")
+    p.add_argument("--metrics-port", type=int, default=0, help="Prometheus port (0: off)")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> OperatorSettings:
+    args = _parser().parse_args(list(argv))
+    errors: list[str] = []
+    kubeconfig = args.kubeconfig or (Path(env["KUBECONFIG"]) if env.get("KUBECONFIG") else None)
+    if kubeconfig is not None and not kubeconfig.is_file():
+        errors.append(f"--kubeconfig: no such file: {kubeconfig}")
+    if kubeconfig is None and not env.get("KUBERNETES_SERVICE_HOST"):
+        errors.append("--kubeconfig: not given and not running in a cluster (KUBERNETES_SERVICE_HOST unset)")
+    if args.lease_duration < 2 or args.lease_renew <= 0 or args.lease_renew * 2 > args.lease_duration:
+        errors.append("--lease-duration must be >= 2 s and at least twice --lease-renew")
+    for name in ("coalesce", "publish_interval", "resync_seconds"):
+        if getattr(args, name) < 0:
+            errors.append(f"--{name.replace('_', '-')} must not be negative")
+    if args.workers < 1:
+        errors.append("--workers must be >= 1")
+    if args.log_level.upper() not in logging.getLevelNamesMapping():
+        errors.append(f"--log-level: unknown level {args.log_level!r}")
+    if errors:
+        raise SystemExit("picket operator: " + "; ".join(errors))
+    identity = args.identity or env.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+    return OperatorSettings(
+        kubeconfig=kubeconfig,
+        namespace=args.namespace,
+        leader_election=args.leader_election,
+        lease_name=args.lease_name,
+        lease_duration=args.lease_duration,
+        lease_renew=args.lease_renew,
+        identity=identity,
+        coalesce=args.coalesce,
+        min_interval=args.publish_interval,
+        resync_seconds=args.resync_seconds,
+        workers=args.workers,
+        metrics_port=args.metrics_port,
+        log_level=args.log_level.upper(),
+    )
+
+
+def kopf_settings(identity: str) -> Any:
+    import kopf
+
+    settings = kopf.OperatorSettings()
+    settings.peering.standalone = True  # leader election is our own Lease (leader.py)
+    settings.peering.mandatory = False
+    settings.scanning.disabled = True  # serve the resources found at start; no CRD/namespace watch
+    settings.posting.enabled = False  # Events come from events.py, on the offending object only
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.reconnect_backoff = 0.1
+    settings.networking.request_timeout = 30
+    return settings
+
+
+def run(settings: OperatorSettings) -> int:
+    import kopf
+
+    from picket.kube import KubeClient
+    from picket_operator import handlers, login, metrics
+    from picket_operator.events import EventPoster
+    from picket_operator.feed import CompilerFeed
+    from picket_operator.leader import Elector, LeaseSettings
+    from picket_operator.publisher import Publisher, PublisherSettings
+
+    client = KubeClient(settings.kubeconfig, user_agent=f"picket-operator/{settings.identity}")
+    feed = CompilerFeed()
+    poster = EventPoster(client, feed, settings.identity)
+    stop = threading.Event()
+    elector: Elector | None = None
+    if settings.leader_election:
+        lease = LeaseSettings(
+            settings.namespace, settings.lease_name, settings.identity, settings.lease_duration, settings.lease_renew
+        )
+        elector = Elector(client, lease, on_change=lambda leading: _on_leadership(leading, publisher, poster))
+    is_leader = elector.is_leader if elector is not None else (lambda: True)
+    publisher = Publisher(
+        client,
+        feed,
+        PublisherSettings(settings.coalesce, settings.min_interval, settings.resync_seconds, settings.workers),
+        is_leader,
+        after_sync=poster.sync,
+    )
+    feed.set_marker(publisher.mark)
+    threads = [threading.Thread(target=publisher.run, args=(stop,), name="publisher", daemon=True)]
+    if elector is not None:
+        threads.append(threading.Thread(target=elector.run, args=(stop,), name="elector", daemon=True))
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port, feed, publisher, is_leader, poster)
+    for t in threads:
+        t.start()
+
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, feed)
+    login.register(registry, client)
+    log.info("picket operator %s starting (leader election %s)", settings.identity,
+             "on" if elector else "off: this replica publishes")
+    try:
+        asyncio.run(
+            kopf.operator(registry=registry, settings=kopf_settings(settings.identity), clusterwide=True,
+                          standalone=True)
+        )
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=5)
+    return 0
+
+
+def _on_leadership(leading: bool, publisher: Any, poster: Any) -> None:
+    if leading:
+        poster.reset()
+        publisher.request_full_sync()
+
+
+def main(argv: Sequence[str]) -> int:
+    settings = parse_settings(argv, os.environ)
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("kopf.objects", "kopf._core.engines.peering", "aiohttp"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return run(settings)

@@ -1,0 +1,211 @@
+"""The one place that writes compiled objects: coalesced, diff-based, bounded rate, retried.
+
+Handlers only mark keys dirty (``mark``). The ``run`` loop wakes on a mark, waits a short
+coalescing window so a burst of events becomes one sync, never syncs more often than
+``min_interval``, and then, if this replica is the leader and the initial state is compiled,
+plans (``ledger.plan``: only objects whose content changed) and performs the writes with a small
+thread pool: server-side apply for CompiledPeerSets and CompiledEndpoints, DELETE for removed
+ones. A failed write leaves its key dirty and the next sync comes after an exponential backoff.
+A full resync (list what is published, recompute the ledger, diff every key) runs on becoming
+leader and every ``resync_seconds``. One summary log line per sync.
+
+Applied status: when a CompiledEndpoint's content changes, the publisher sets its status to
+``applied: Pending`` right after the write, with the resourceVersion of that write as a
+precondition: if the node's agent has already reported the new version in between, the server
+answers 409 and the agent's (newer, truthful) status stays. See docs/operator.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from picket.kube import ApiError, KubeClient, custom_path
+from picket_operator import ledger as ledgers
+from picket_operator import publishing
+from picket_operator.feed import CompilerFeed
+
+log = logging.getLogger("picket.operator.publisher")
+
+FIELD_MANAGER = "picket-operator"
+EP_PLURAL = "compiledendpoints"
+PS_PLURAL = "compiledpeersets"
+
+
+@dataclass(frozen=True)
+class PublisherSettings:
+    coalesce: float = 0.01  # wait this long after the first mark for more events
+    min_interval: float = 0.05  # at most one sync per this many seconds
+    resync_seconds: float = 300.0
+    workers: int = 8
+    max_backoff: float = 10.0
+
+
+class Publisher:
+    def __init__(
+        self,
+        client: KubeClient,
+        feed: CompilerFeed,
+        settings: PublisherSettings,
+        is_leader: Callable[[], bool],
+        after_sync: Callable[[], None] | None = None,
+    ) -> None:
+        self._client, self._feed, self._s = client, feed, settings
+        self._is_leader = is_leader
+        self._after_sync = after_sync or (lambda: None)
+        self._lock = threading.Lock()
+        self._dirty_eps: set[str] = set()
+        self._dirty_pss: set[str] = set()
+        self._wake = threading.Event()
+        self._need_full = True
+        self.ledger = ledgers.Ledger()
+        self.syncs = 0
+        self.writes = 0
+        self._pool = ThreadPoolExecutor(max(1, settings.workers), thread_name_prefix="publish")
+
+    # Called from any thread ----------------------------------------------------------------------
+
+    def mark(self, endpoint_keys: Iterable[str], peer_set_names: Iterable[str]) -> None:
+        with self._lock:
+            self._dirty_eps.update(endpoint_keys)
+            self._dirty_pss.update(peer_set_names)
+        self._wake.set()
+
+    def request_full_sync(self) -> None:
+        with self._lock:
+            self._need_full = True
+        self._wake.set()
+
+    # The loop -------------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        backoff, last_sync, last_full = 0.0, 0.0, time.monotonic()
+        while not stop.is_set():
+            self._wake.wait(timeout=1.0)
+            if stop.is_set():
+                break
+            if time.monotonic() - last_full > self._s.resync_seconds:
+                self.request_full_sync()
+            if not self._wake.is_set():
+                continue
+            if not self._is_leader() or not self._feed.ready():
+                stop.wait(0.05)  # keep the marks; becoming leader also requests a full sync
+                continue
+            time.sleep(max(self._s.coalesce, last_sync + self._s.min_interval - time.monotonic()))
+            self._wake.clear()
+            try:
+                full = self.sync_once()
+                backoff = 0.0
+                if full:
+                    last_full = time.monotonic()
+            except ApiError as exc:
+                backoff = min(self._s.max_backoff, max(0.1, backoff * 2))
+                log.warning("sync failed (%s); retrying in %.1fs", exc, backoff)
+                self._wake.set()
+                stop.wait(backoff)
+            last_sync = time.monotonic()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def sync_once(self) -> bool:
+        """One sync; True when it was a full one. Raises ApiError when some write failed."""
+        started = time.monotonic()
+        with self._lock:
+            full, self._need_full = self._need_full, False
+            eps, self._dirty_eps = self._dirty_eps, set()
+            pss, self._dirty_pss = self._dirty_pss, set()
+        try:
+            if full:
+                self.ledger = self._recover()
+                all_eps, all_pss = self._feed.all_keys()
+                eps |= all_eps | set(self.ledger.endpoints)
+                pss |= all_pss | set(self.ledger.peer_sets)
+            plan = ledgers.plan(self.ledger, eps, pss, self._feed.endpoint_object, self._feed.peer_set_object)
+        except ApiError:
+            self.mark(eps, pss)
+            with self._lock:
+                self._need_full = self._need_full or full
+            raise
+        failed = self._perform(plan)
+        ledgers.record(self.ledger, plan, failed)
+        self.syncs += 1
+        self.writes += len(plan) - len(failed)
+        if plan or full:
+            log.info(
+                "sync%s: %d dirty endpoints, %d dirty peer sets -> %d pps written, %d pcep written, "
+                "%d pcep deleted, %d pps deleted, %d failed in %.0f ms",
+                " (full)" if full else "", len(eps), len(pss), len(plan.peer_set_writes),
+                len(plan.endpoint_writes), len(plan.endpoint_deletes), len(plan.peer_set_deletes),
+                len(failed), (time.monotonic() - started) * 1000,
+            )
+        self._after_sync()
+        if failed:
+            self.mark((k for kind, k in failed if kind == "pcep"), (k for kind, k in failed if kind == "pps"))
+            raise ApiError(0, "PartialSync", f"{len(failed)} writes failed")
+        return full
+
+    def _recover(self) -> ledgers.Ledger:
+        eps = self._client.get(custom_path(publishing.GROUP, publishing.VERSION, EP_PLURAL)).get("items", [])
+        pss = self._client.get(custom_path(publishing.GROUP, publishing.VERSION, PS_PLURAL)).get("items", [])
+        ledger, unreadable = ledgers.recover(eps, pss)
+        for w in unreadable:  # ours, but from a schema this operator cannot read: replace them
+            log.warning("deleting unreadable CompiledEndpoint %s/%s", w.namespace, w.name)
+            self._delete(EP_PLURAL, w)
+        return ledger
+
+    # Writes -----------------------------------------------------------------------------------------
+
+    def _perform(self, plan: ledgers.Plan) -> set[tuple[str, str]]:
+        failed: set[tuple[str, str]] = set()
+        phases: list[list[tuple[tuple[str, str], Callable[[], None]]]] = [
+            [(("pps", ledgers.identity(o).name), lambda o=o: self._apply(PS_PLURAL, o)) for o in plan.peer_set_writes],
+            [(("pcep", k), lambda o=o: self._apply_endpoint(o)) for k, o in plan.endpoint_writes],
+            [(("pcep", k), lambda w=w: self._delete(EP_PLURAL, w)) for k, w in plan.endpoint_deletes],
+            [(("pps", k), lambda w=w: self._delete(PS_PLURAL, w)) for k, w in plan.peer_set_deletes],
+        ]
+        for phase in phases:
+            if not self._is_leader():  # lost the lease mid-sync: stop writing at once
+                failed.update(key for key, _ in phase)
+                continue
+            futures = [(key, self._pool.submit(job)) for key, job in phase]
+            for key, fut in futures:
+                try:
+                    fut.result()
+                except ApiError as exc:
+                    log.warning("write %s %s failed: %s", key[0], key[1], exc)
+                    failed.add(key)
+        return failed
+
+    def _apply(self, plural: str, obj: dict[str, Any]) -> dict[str, Any]:
+        w = ledgers.identity(obj, "-")
+        path = custom_path(publishing.GROUP, publishing.VERSION, plural, w.namespace or None, w.name)
+        return self._client.apply(path, obj, FIELD_MANAGER)
+
+    def _apply_endpoint(self, obj: dict[str, Any]) -> None:
+        written = self._apply(EP_PLURAL, obj)
+        spec = obj.get("spec") or {}
+        node = (spec.get("summary") or {}).get("node", "")
+        status = {
+            "applied": "Pending",
+            "message": f"version {spec.get('version', '?')} published; waiting for the agent on {node or '?'}",
+        }
+        meta = {"resourceVersion": (written.get("metadata") or {}).get("resourceVersion")}
+        w = ledgers.identity(obj, "-")
+        path = custom_path(publishing.GROUP, publishing.VERSION, EP_PLURAL, w.namespace, w.name) + "/status"
+        try:
+            self._client.merge_patch(path, {"metadata": meta, "status": status})
+        except ApiError as exc:
+            if exc.status != 409:  # 409: the agent already reported this version; keep its status
+                raise
+
+    def _delete(self, plural: str, w: ledgers.Written) -> None:
+        path = custom_path(publishing.GROUP, publishing.VERSION, plural, w.namespace or None, w.name)
+        try:
+            self._client.delete(path)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
