@@ -1,0 +1,196 @@
+"""From IR policies to model rule sets and peer sets: the pieces both compilers assemble.
+
+* ``plan_policy(policy)`` is done once per policy version: it names every peer set the policy
+  uses (``peer_set_name``: a hash of the canonical peer, so equal selectors share one set) and
+  pre-builds the policy's ``PolicyRules`` where they do not depend on the endpoint.
+* ``endpoint_rules(view, plans)`` builds one endpoint's ``EndpointRules`` from the plans of the
+  policies that select it (any direction).
+* ``peer_entries(definition, view)`` is what one endpoint contributes to one peer set, and
+  ``make_peer_set`` builds the set from all contributions.
+
+Used by ``compiling.compile_cluster`` (everything at once) and ``incremental`` (what an event
+touches). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from picket.model import (
+    Direction,
+    EndpointRules,
+    PeerSet,
+    PeerSetKind,
+    PolicyRules,
+    PortRange,
+    Protocol,
+    Rule,
+    RuleSet,
+    Tier,
+    stable_hash,
+)
+from picket_operator import ir
+from picket_operator.views import LEGACY_ANNOTATION, PodView
+
+
+@dataclass(frozen=True)
+class NamedPortPeers:
+    """Egress named ports: every endpoint's (ip, protocol, port) for a port named in ``names``."""
+
+    protocol: Protocol
+    names: tuple[str, ...]
+
+    def canonical(self) -> str:
+        return f"named-ports:{self.protocol.value.lower()}:{','.join(self.names)}"
+
+
+PeerDefinition = ir.Peer | NamedPortPeers
+
+
+def peer_set_name(definition: PeerDefinition) -> str:
+    if isinstance(definition, NamedPortPeers):
+        return "nport-" + stable_hash(definition.canonical())
+    prefix = "nets-" if definition.selector is None else "pods-"
+    return prefix + stable_hash(definition.canonical())
+
+
+@dataclass(frozen=True)
+class RulePlan:
+    rule: ir.Rule
+    peers: tuple[str, ...]
+    not_peers: tuple[str, ...]
+    named_set: str | None  # egress named ports
+
+
+class PolicyPlan:
+    """One policy, with its peer sets named and its endpoint-independent rules pre-built."""
+
+    def __init__(self, policy: ir.Policy) -> None:
+        self.policy = policy
+        self.peer_definitions: dict[str, PeerDefinition] = {}
+        self.plans = {d: tuple(self._plan(r, d) for r in policy.rules(d)) for d in Direction}
+        self._static: dict[Direction, PolicyRules] = {}
+        self._by_ports: dict[tuple[object, ...], PolicyRules] = {}
+        for d in Direction:
+            if d is Direction.EGRESS or not any(p.rule.named_ports for p in self.plans[d]):
+                self._static[d] = self._build(d, None)
+
+    def _name(self, definition: PeerDefinition) -> str:
+        name = peer_set_name(definition)
+        self.peer_definitions[name] = definition
+        return name
+
+    def _plan(self, rule: ir.Rule, direction: Direction) -> RulePlan:
+        named = None
+        if rule.named_ports and rule.protocol is not None and direction is Direction.EGRESS:
+            named = self._name(NamedPortPeers(rule.protocol, tuple(sorted(set(rule.named_ports)))))
+        peers = tuple(dict.fromkeys(self._name(p) for p in rule.peers))
+        not_peers = tuple(dict.fromkeys(self._name(p) for p in rule.not_peers))
+        return RulePlan(rule, peers, not_peers, named)
+
+    def policy_rules(self, direction: Direction, view: PodView) -> PolicyRules:
+        static = self._static.get(direction)
+        if static is not None:
+            return static
+        cached = self._by_ports.get(view.named_ports)
+        if cached is None:
+            cached = self._build(direction, view)
+            self._by_ports[view.named_ports] = cached
+        return cached
+
+    def _build(self, direction: Direction, view: PodView | None) -> PolicyRules:
+        rules = (_model_rule(p, view) for p in self.plans[direction])
+        return PolicyRules(self.policy.display, tuple(r for r in rules if r is not None))
+
+
+def _model_rule(plan: RulePlan, view: PodView | None) -> Rule | None:
+    rule, ports = plan.rule, plan.rule.ports
+    if rule.named_ports and plan.named_set is None:
+        # Ingress: "a named port ... is resolved against the selected (receiving) pod" by name AND
+        # protocol. A name the pod does not declare matches nothing.
+        if view is not None and rule.protocol is not None:
+            numbers = {view.resolve(name, rule.protocol) for name in rule.named_ports}
+            ports = tuple(sorted(set(ports) | {PortRange(n, n) for n in numbers if n is not None}))
+        if not ports:
+            return None
+    return Rule(
+        action=rule.action,
+        protocol=rule.protocol,
+        ports=ports,
+        named_ports=plan.named_set,
+        peers=plan.peers,
+        not_protocol=rule.not_protocol,
+        not_ports=rule.not_ports,
+        not_peers=plan.not_peers,
+    )
+
+
+def selects(plan: PolicyPlan, view: PodView) -> bool:
+    return plan.policy.applies_to.matches(view.labels, view.namespace, view.namespace_labels)
+
+
+def legacy_policy_name(namespace: str) -> str:
+    return f"Namespace {namespace} ({LEGACY_ANNOTATION}: DefaultDeny)"
+
+
+def rule_set(direction: Direction, view: PodView, plans: Iterable[PolicyPlan]) -> RuleSet | None:
+    """An endpoint is isolated in a direction iff some selecting policy affects that direction."""
+    affecting = [p for p in plans if direction in p.policy.directions]
+    legacy = direction is Direction.INGRESS and view.legacy_ingress_isolation
+    if not affecting and not legacy:
+        return None  # "By default, a pod is non-isolated": everything is allowed.
+    affecting.sort(key=lambda p: (p.policy.tier.order, p.policy.tier.name, p.policy.sort_key()))
+    tiers: dict[ir.TierRef, list[PolicyRules]] = {}
+    for plan in affecting:
+        tiers.setdefault(plan.policy.tier, []).append(plan.policy_rules(direction, view))
+    if legacy:
+        tiers.setdefault(ir.K8S_TIER, []).append(PolicyRules(legacy_policy_name(view.namespace), ()))
+    ordered = sorted(tiers.items(), key=lambda item: (item[0].order, item[0].name))
+    return RuleSet(direction, tuple(Tier(t.name, tuple(prs), t.default) for t, prs in ordered))
+
+
+def endpoint_rules(view: PodView, plans: Iterable[PolicyPlan]) -> EndpointRules:
+    selecting = list(plans)
+    return EndpointRules(
+        view.endpoint(),
+        rule_set(Direction.INGRESS, view, selecting),
+        rule_set(Direction.EGRESS, view, selecting),
+    )
+
+
+def peer_entries(definition: PeerDefinition, view: PodView) -> tuple[str, ...]:
+    """The members one endpoint contributes to a peer set (empty when it does not belong)."""
+    if isinstance(definition, NamedPortPeers):
+        proto = definition.protocol.value.lower()
+        return tuple(
+            f"{ip},{proto}:{p.port}"
+            for p in view.named_ports
+            if p.protocol is definition.protocol and p.name in definition.names
+            for ip in view.ips
+        )
+    selector = definition.selector
+    if selector is None or not selector.matches(view.labels, view.namespace, view.namespace_labels):
+        return ()
+    if not definition.nets:
+        return view.ips
+    return tuple(ip for ip in view.ips if _in_nets(ip, definition.nets, definition.excepts))
+
+
+def _in_nets(ip: str, nets: tuple[str, ...], excepts: tuple[str, ...]) -> bool:
+    addr = ipaddress.ip_address(ip)
+
+    def inside(cidrs: tuple[str, ...]) -> bool:
+        return any(addr in ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+    return inside(nets) and not inside(excepts)
+
+
+def make_peer_set(name: str, definition: PeerDefinition, entries: Iterable[str]) -> PeerSet:
+    description = definition.canonical()
+    if isinstance(definition, NamedPortPeers):
+        return PeerSet(name, PeerSetKind.IP_PORT, tuple(sorted(set(entries))), (), description)
+    if definition.selector is None:
+        return PeerSet(name, PeerSetKind.NET, definition.nets, definition.excepts, description)
+    return PeerSet(name, PeerSetKind.IP, tuple(sorted(set(entries))), (), description)

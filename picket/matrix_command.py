@@ -1,0 +1,89 @@
+"""``picket matrix``: who can reach whom on one port, as a grid or as JSON.
+
+Offline (the default): ``--cluster FILE`` is compiled with the full compiler and the **compiled**
+rule sets are evaluated with ``picket.evaluating.matrix`` (sender's egress AND receiver's
+ingress), never a separate oracle, so the grid shows what the agent will enforce. ``--live``
+hands the whole command line to ``picket.live.live_main`` (probes in the local cluster), which
+reuses ``format_grid`` to mark cells where the probe disagrees with the prediction.
+
+JSON form (fixed contract): ``{"port": 80, "protocol": "TCP", "pods": ["x/a", ...],
+"allowed": {"x/a": {"x/b": true, ...}, ...}}`` with ``allowed[source][destination]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+
+from picket.evaluating import matrix
+from picket.model import EndpointKind, Protocol
+
+ALLOWED, BLOCKED, DIFFERS = ".", "X", "!"
+
+
+def format_grid(
+    pods: Sequence[str],
+    allowed: Mapping[str, Mapping[str, bool]],
+    predicted: Mapping[str, Mapping[str, bool]] | None = None,
+) -> str:
+    """Rows are sources, columns destinations; ``.`` allowed, ``X`` blocked.
+
+    With ``predicted``, a cell whose value differs from the prediction is suffixed with ``!`` and a
+    summary line counts them.
+    """
+    corner = "from \\ to"
+    first = max([len(p) for p in pods] + [len(corner)]) + 2
+    width = max([len(p) for p in pods] + [3]) + 2
+    lines = [corner.ljust(first) + "".join(p.ljust(width) for p in pods)]
+    differ = 0
+    for src in pods:
+        cells = []
+        for dst in pods:
+            ok = allowed[src][dst]
+            cell = ALLOWED if ok else BLOCKED
+            if predicted is not None and predicted[src][dst] != ok:
+                cell += DIFFERS
+                differ += 1
+            cells.append(cell.ljust(width))
+        lines.append(src.ljust(first) + "".join(cells))
+    lines.append(f"({ALLOWED} allowed, {BLOCKED} blocked)")
+    if predicted is not None:
+        lines.append(f"{differ} cell(s) differ from the prediction (marked {DIFFERS})")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def main(argv: Sequence[str]) -> int:
+    args_list = list(argv)
+    if "--live" in args_list:
+        # from picket.live import live_main: the local-cluster prober (another part's module).
+        live_main: Callable[[list[str]], int] = importlib.import_module("picket.live").live_main
+        return live_main(args_list)
+    parser = argparse.ArgumentParser(prog="picket matrix", description="Who can reach whom, from a cluster file.")
+    parser.add_argument("--cluster", required=True, help="multi-document YAML of Namespaces, Pods and policies")
+    parser.add_argument("--port", type=int, default=80)
+    parser.add_argument("--protocol", default="TCP", choices=("TCP", "UDP", "SCTP"))
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--live", action="store_true", help="probe the local cluster instead (picket.live)")
+    args = parser.parse_args(args_list)
+    # The compiler lives in the operator package; imported here so `--live` never loads it.
+    from picket_operator.clusterfile import ClusterFileError, load_cluster_file
+    from picket_operator.compiling import compile_cluster
+
+    try:
+        compiled = compile_cluster(load_cluster_file(args.cluster))
+    except ClusterFileError as exc:
+        print(f"picket matrix: {exc}", file=sys.stderr)
+        return 2
+    for problem in compiled.problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    pods = sorted(k for k, e in compiled.endpoints.items() if e.endpoint.kind is EndpointKind.POD)
+    allowed = matrix(compiled, pods, Protocol(args.protocol), args.port)
+    if args.format == "json":
+        print(json.dumps({"port": args.port, "protocol": args.protocol, "pods": pods, "allowed": allowed}))
+    else:
+        print(f"port {args.port}/{args.protocol}")
+        print(format_grid(pods, allowed))
+    return 0
