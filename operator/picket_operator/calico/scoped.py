@@ -1,0 +1,72 @@
+"""``ScopedSelector``: a Calico selector expression plus its namespace scope, as the IR wants it.
+
+The compiler matches endpoints through ``ir.Selector``: ``matches(labels, namespace,
+namespace_labels)``, ``canonical()`` and ``index_hint()``. A Calico selector alone only sees
+labels, so this wrapper adds what Calico adds around it:
+
+* the endpoint's labels gain ``projectcalico.org/namespace: <ns>`` for namespaced endpoints (as
+  Calico labels workload endpoints), which is what ``global()`` tests for;
+* ``namespace``: only endpoints of that namespace (a namespaced policy, or its rules' selectors
+  when no ``namespaceSelector`` is given: "resources in the same namespace as the network policy");
+* ``namespace_expr``: a ``namespaceSelector``, evaluated on the namespace's labels plus
+  ``projectcalico.org/name`` (Calico's automatic label) and ``projectcalico.org/namespace``; a
+  non-namespaced resource (host endpoint, global network set) is seen with no labels at all, so
+  ``global()`` selects exactly the non-namespaced ones.
+
+Called by ``frontend`` (policies and rules) and usable by the compiler for network sets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from picket_operator.calico.selector_ast import NAMESPACE_LABEL, And, Compare, Selector
+from picket_operator.ir import IndexHint
+
+NAME_LABEL = "projectcalico.org/name"
+_EMPTY: Mapping[str, str] = {}
+
+
+def endpoint_view(labels: Mapping[str, str], namespace: str) -> Mapping[str, str]:
+    return {**labels, NAMESPACE_LABEL: namespace} if namespace else labels
+
+
+def namespace_view(namespace: str, namespace_labels: Mapping[str, str]) -> Mapping[str, str]:
+    if not namespace:
+        return _EMPTY
+    return {**namespace_labels, NAME_LABEL: namespace, NAMESPACE_LABEL: namespace}
+
+
+@dataclass(frozen=True)
+class ScopedSelector:
+    expr: Selector
+    namespace: str | None = None  # None: any namespace and non-namespaced resources
+    namespace_expr: Selector | None = None
+
+    def matches(self, labels: Mapping[str, str], namespace: str, namespace_labels: Mapping[str, str]) -> bool:
+        if self.namespace is not None and namespace != self.namespace:
+            return False
+        if self.namespace_expr is not None and not self.namespace_expr.matches(
+            namespace_view(namespace, namespace_labels)
+        ):
+            return False
+        return self.expr.matches(endpoint_view(labels, namespace))
+
+    def canonical(self) -> str:
+        parts = [f"calico({self.expr.canonical()})"]
+        if self.namespace is not None:
+            parts.append(f"in-namespace({self.namespace})")
+        if self.namespace_expr is not None:
+            parts.append(f"namespaces({self.namespace_expr.canonical()})")
+        return " & ".join(parts)
+
+    def index_hint(self) -> IndexHint:
+        """The namespace scope, and one ``key == value`` the expression requires, if any."""
+        norm = self.expr.normalised()
+        terms = norm.operands if isinstance(norm, And) else (norm,)
+        label = next(
+            ((t.key, t.value) for t in terms if isinstance(t, Compare) and t.op == "==" and t.key != NAMESPACE_LABEL),
+            None,
+        )
+        return IndexHint(namespace=self.namespace, label=label)
