@@ -24,6 +24,8 @@ from picket_operator import ir
 K8S_GROUP = "networking.k8s.io"
 BUILTIN: dict[tuple[str, str], str] = {
     (K8S_GROUP, "NetworkPolicy"): "picket_operator.k8s_frontend:translate_network_policy",
+    ("projectcalico.org", "GlobalNetworkPolicy"): "picket_operator.calico.frontend:translate",
+    ("projectcalico.org", "NetworkPolicy"): "picket_operator.calico.frontend:translate",
 }
 _registered: dict[tuple[str, str], ir.Frontend] = {}
 
