@@ -36,8 +36,8 @@ def format_grid(
     """
     corner = "from \\ to"
     first = max([len(p) for p in pods] + [len(corner)]) + 2
-    width = max([len(p) for p in pods] + [3]) + 2
-    lines = [corner.ljust(first) + "".join(p.ljust(width) for p in pods)]
+    widths = {p: max(len(p), 3) + 2 for p in pods}
+    lines = [corner.ljust(first) + "".join(p.ljust(widths[p]) for p in pods)]
     differ = 0
     for src in pods:
         cells = []
@@ -47,7 +47,7 @@ def format_grid(
             if predicted is not None and predicted[src][dst] != ok:
                 cell += DIFFERS
                 differ += 1
-            cells.append(cell.ljust(width))
+            cells.append(cell.ljust(widths[dst]))
         lines.append(src.ljust(first) + "".join(cells))
     lines.append(f"({ALLOWED} allowed, {BLOCKED} blocked)")
     if predicted is not None:
