@@ -74,9 +74,9 @@ def load_configuration(kubeconfig: Path | None) -> Any:
 
     conf = client.Configuration()
     if kubeconfig is None:
-        config.load_incluster_config(client_configuration=conf)
+        config.load_incluster_config(client_configuration=conf)  # type: ignore[no-untyped-call]
     else:
-        config.load_kube_config(config_file=str(kubeconfig), client_configuration=conf)
+        config.load_kube_config(config_file=str(kubeconfig), client_configuration=conf)  # type: ignore[no-untyped-call]
     return conf
 
 

@@ -55,7 +55,7 @@ def register(registry: kopf.OperatorRegistry, feed: CompilerFeed) -> None:
     # Indices: keys of what exists, in the same form the feed records what it has seen.
 
     @kopf.index("", "v1", "pods", id=INDEX_POD, registry=registry)
-    def _pod_keys(namespace: str, name: str, **_: Any) -> dict[str, bool]:
+    def _pod_keys(namespace: str | None, name: str, **_: Any) -> dict[str, bool]:
         return {f"{namespace}/{name}": True}
 
     @kopf.index("", "v1", "namespaces", id=INDEX_NAMESPACE, registry=registry)

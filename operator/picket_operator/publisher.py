@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from picket.kube import ApiError, KubeClient, custom_path
@@ -161,11 +162,12 @@ class Publisher:
 
     def _perform(self, plan: ledgers.Plan) -> set[tuple[str, str]]:
         failed: set[tuple[str, str]] = set()
-        phases: list[list[tuple[tuple[str, str], Callable[[], None]]]] = [
-            [(("pps", ledgers.identity(o).name), lambda o=o: self._apply(PS_PLURAL, o)) for o in plan.peer_set_writes],
-            [(("pcep", k), lambda o=o: self._apply_endpoint(o)) for k, o in plan.endpoint_writes],
-            [(("pcep", k), lambda w=w: self._delete(EP_PLURAL, w)) for k, w in plan.endpoint_deletes],
-            [(("pps", k), lambda w=w: self._delete(PS_PLURAL, w)) for k, w in plan.peer_set_deletes],
+        Job = tuple[tuple[str, str], Callable[[], Any]]
+        phases: list[list[Job]] = [
+            [(("pps", ledgers.identity(o).name), partial(self._apply, PS_PLURAL, o)) for o in plan.peer_set_writes],
+            [(("pcep", k), partial(self._apply_endpoint, o)) for k, o in plan.endpoint_writes],
+            [(("pcep", k), partial(self._delete, EP_PLURAL, w)) for k, w in plan.endpoint_deletes],
+            [(("pps", k), partial(self._delete, PS_PLURAL, w)) for k, w in plan.peer_set_deletes],
         ]
         for phase in phases:
             if not self._is_leader():  # lost the lease mid-sync: stop writing at once
