@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
+from picket.evaluating import connection_allowed
+from picket.model import Protocol
+from picket_operator.compiling import compile_cluster
 from picket_operator.legacy import (
     ANNOTATION,
     ANNOTATION_FIELD,
@@ -151,3 +154,30 @@ def test_unreadable_file_is_reported(tmp_path: Path, capsys: pytest.CaptureFixtu
     bad.write_text("a: [unclosed\n")
     assert convert_main([str(bad)]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+# Seed 003's old-model meaning, by hand: "default" is isolated; the policy lets role=frontend pods
+# of "default" and pods of namespaces labelled project=myproject reach role=db pods on TCP 6379.
+SEED_003_ALLOWED = {
+    ("default/frontend", "default/db", 6379): True,
+    ("myproject/client", "default/db", 6379): True,
+    ("default/other", "default/db", 6379): False,
+    ("elsewhere/client", "default/db", 6379): False,
+    ("default/frontend", "default/db", 80): False,
+    ("default/db", "default/frontend", 80): False,  # isolated namespace, no policy allows it
+    ("elsewhere/client", "default/other", 80): False,
+    ("default/frontend", "myproject/client", 80): True,  # other namespaces stay open
+    ("default/db", "elsewhere/client", 80): True,
+}
+
+
+@pytest.mark.parametrize(("src", "dst", "port"), list(SEED_003_ALLOWED))
+def test_seed_003_converted_output_is_enforced_with_the_old_meaning(src: str, dst: str, port: int) -> None:
+    docs = list(yaml.safe_load_all((LEGACY / "cluster-v1.yaml").read_text()))
+    for doc in docs:  # v1 alone must carry the meaning: drop the (v1-meaningless) annotation
+        doc.get("metadata", {}).pop("annotations", None)
+    compiled = compile_cluster(docs)
+    assert compiled.problems == ()
+    s, d = compiled.endpoints[src], compiled.endpoints[dst]
+    ok, _, _ = connection_allowed(s, d, s.endpoint.ips[0], d.endpoint.ips[0], Protocol.TCP, port, compiled.peer_sets)
+    assert ok is SEED_003_ALLOWED[(src, dst, port)]
