@@ -1,3 +1,3 @@
 """Shared pytest set-up: the local-cluster fixture plugin and root checks."""
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["picket.lab.pytest_plugin"]

@@ -1,0 +1,54 @@
+"""pytest plugin: the session-scoped ``lab`` fixture (registered from tests/conftest.py).
+
+The fixture cleans what an earlier crashed run left, builds the binaries if the cache misses
+them (progress goes straight to the terminal, since the first build takes minutes), brings up a
+2-node lab once per session and tears it down at the end, also when tests fail. Without root it
+skips. Tests using it should carry ``@pytest.mark.lab`` and a generous ``@pytest.mark.timeout``
+(the first test pays the build). ``wait_for`` polls a condition without fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import pytest
+
+from picket.lab import lifecycle
+from picket.lab.api import Lab
+from picket.lab.build import ensure_built
+
+T = TypeVar("T")
+LAB_NODES = 2
+
+
+def _progress(message: str) -> None:
+    print(f"\n[lab] {message}", file=sys.__stderr__, flush=True)
+
+
+def wait_for(condition: Callable[[], T | None], timeout: float, what: str, interval: float = 0.1) -> T:
+    """Poll ``condition`` until it returns something truthy; fail the test naming ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    if os.geteuid() != 0:
+        pytest.skip("the local cluster needs root")
+    ensure_built(_progress)
+    lifecycle.down(lambda _: None)
+    lifecycle.up(LAB_NODES, _progress)
+    try:
+        yield Lab.current()
+    finally:
+        lifecycle.down(_progress)
