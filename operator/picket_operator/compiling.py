@@ -46,18 +46,19 @@ class ParsedCluster:
 
 def parse_objects(objects: Iterable[Mapping[str, Any]]) -> ParsedCluster:
     out = ParsedCluster()
-    for obj in objects:
+    for number, obj in enumerate(objects):
         kind = obj.get("kind")
         if kind == "Namespace" and frontends.group_of(obj) == "":
             ns, problems = parse_namespace(obj)
             if ns is not None:
                 out.namespaces[ns.name] = ns
-                out.problems[("Namespace", ns.name)] = problems
+            out.problems[("Namespace", ns.name if ns else f"#{number}")] = problems
         elif kind == "Pod" and frontends.group_of(obj) == "":
             facts, problems = parse_pod(obj)
             if facts is not None:
                 out.pods[facts.view.key] = facts
-                out.problems[("Pod", facts.view.key)] = problems
+            # An object without a name cannot be stored (or deleted): only reported.
+            out.problems[("Pod", facts.view.key if facts else f"#{number}")] = problems
         else:
             key = frontends.policy_key(obj)
             translation = frontends.translate(obj)
