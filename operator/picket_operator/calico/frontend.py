@@ -51,11 +51,12 @@ class Invalid(Exception):
 
 
 def translate(obj: Mapping[str, Any]) -> Translation:
-    meta = obj.get("metadata") or {}
+    raw_meta = obj.get("metadata")
+    meta: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
     kind, name = str(obj.get("kind", "")), str(meta.get("name", ""))
     namespace = str(meta.get("namespace") or "default") if kind == "NetworkPolicy" else ""
     try:
-        return Translation(_policy(kind, namespace, name, obj.get("spec") or {}))
+        return Translation(_policy(kind, namespace, name, _mapping(obj.get("spec"), "spec")))
     except Invalid as bad:
         return Translation(None, (Problem(kind, namespace, name, bad.field, bad.message),))
 
@@ -92,9 +93,22 @@ def _policy(kind: str, namespace: str, name: str, spec: Mapping[str, Any]) -> Po
 
 
 def _list(spec: Mapping[str, Any], key: str) -> list[Any]:
-    value = spec.get(key) or []
+    return _seq(spec.get(key), f"spec.{key}")
+
+
+def _seq(value: Any, field: str) -> list[Any]:
+    if not value:
+        return []
     if not isinstance(value, list):
-        raise Invalid(f"spec.{key}", "expected a list of rules")
+        raise Invalid(field, "expected a list")
+    return value
+
+
+def _mapping(value: Any, field: str) -> Mapping[str, Any]:
+    if not value:
+        return {}
+    if not isinstance(value, Mapping):
+        raise Invalid(field, "expected an object")
     return value
 
 
@@ -113,8 +127,8 @@ def _types(spec: Mapping[str, Any]) -> frozenset[Direction]:
     types = spec.get("types")
     if types:
         try:
-            return frozenset(Direction(t) for t in types)
-        except ValueError:
+            return frozenset(Direction(t) for t in _seq(types, "spec.types"))
+        except (ValueError, TypeError):
             raise Invalid("spec.types", f"expected Ingress and/or Egress, got {types!r}") from None
     if spec.get("egress") and not spec.get("ingress"):
         return frozenset({Direction.EGRESS})
@@ -133,7 +147,7 @@ def _selector(text: Any, field: str) -> Selector:
 def _protocol(value: Any, field: str) -> Protocol | None:
     if value is None:
         return None
-    proto = PROTOCOL_NAMES.get(str(value).upper())
+    proto = PROTOCOL_NAMES.get(str(value).upper()) if isinstance(value, str | int) else None
     if proto is None:
         raise Invalid(field, f"protocol {value!r} is not supported by picket (TCP, UDP, SCTP, ICMP)")
     return proto
@@ -151,7 +165,8 @@ def _rule(raw: Any, field: str, direction: Direction, scope: str | None) -> Rule
             raise Invalid(f"{field}.{key}", "not supported by picket")
     protocol = _protocol(raw.get("protocol"), f"{field}.protocol")
     not_protocol = _protocol(raw.get("notProtocol"), f"{field}.notProtocol")
-    source, destination = raw.get("source") or {}, raw.get("destination") or {}
+    source = _mapping(raw.get("source"), f"{field}.source")
+    destination = _mapping(raw.get("destination"), f"{field}.destination")
     peer_key = "source" if direction is Direction.INGRESS else "destination"
     own_key = "destination" if direction is Direction.INGRESS else "source"
     own = destination if direction is Direction.INGRESS else source
@@ -174,6 +189,7 @@ def _rule(raw: Any, field: str, direction: Direction, scope: str | None) -> Rule
 
 def _ports(raw: Any, field: str, protocol: Protocol | None) -> tuple[tuple[PortRange, ...], tuple[str, ...]]:
     """Numbers, "start:end" ranges and named ports; Calico requires a TCP/UDP/SCTP protocol."""
+    raw = _seq(raw, field)
     if not raw:
         return (), ()
     if protocol not in (Protocol.TCP, Protocol.UDP, Protocol.SCTP):
@@ -221,7 +237,7 @@ def _peers(side: Mapping[str, Any], field: str, scope: str | None) -> tuple[tupl
 
 def _nets(raw: Any, field: str) -> tuple[str, ...]:
     out: list[str] = []
-    for i, item in enumerate(raw or ()):
+    for i, item in enumerate(_seq(raw, field)):
         try:
             out.append(str(ipaddress.ip_network(str(item), strict=False)))
         except ValueError:

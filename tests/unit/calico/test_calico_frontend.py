@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from picket.model import Action, Direction, EndpointKind, PortRange, Protocol
 from picket_operator.calico.frontend import translate
@@ -134,3 +136,20 @@ def test_rejections_name_the_field(doc: dict[str, Any], field: str, words: str) 
     (problem,) = t.problems
     assert problem.field == field
     assert words in problem.message
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 70000)
+    | st.sampled_from(["Allow", "TCP", "a == 'b'", "80", "1:2", "x(", "10.0.0.0/8"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["action", "protocol", "source", "destination", "ports", "notPorts", "selector", "nets",
+                         "notSelector", "namespaceSelector", "notNets", "notProtocol"]), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.sampled_from(["selector", "order", "types", "ingress", "egress", "namespaceSelector"]), JSON))
+def test_any_spec_translates_or_is_reported_never_crashes(spec: dict[str, Any]) -> None:
+    t = translate(gnp(**spec))
+    assert (t.policy is None) == bool(t.problems)
