@@ -79,6 +79,25 @@ def _meta(obj: Mapping[str, Any]) -> tuple[str, str, dict[str, str], Mapping[str
 
 
 def parse_network_set(obj: Mapping[str, Any]) -> tuple[NetworkSet | None, tuple[Problem, ...]]:
+    try:
+        return _network_set(obj)
+    except (AttributeError, TypeError) as exc:  # a field of the wrong shape
+        return None, (Problem(str(obj.get("kind", "NetworkSet")), "", _name(obj), "", f"malformed: {exc}"),)
+
+
+def parse_host_endpoint(obj: Mapping[str, Any]) -> tuple[HostEndpoint | None, tuple[Problem, ...]]:
+    try:
+        return _host_endpoint(obj)
+    except (AttributeError, TypeError) as exc:
+        return None, (Problem("HostEndpoint", "", _name(obj), "", f"malformed: {exc}"),)
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata")
+    return str(meta.get("name", "")) if isinstance(meta, Mapping) else ""
+
+
+def _network_set(obj: Mapping[str, Any]) -> tuple[NetworkSet | None, tuple[Problem, ...]]:
     kind = str(obj.get("kind", ""))
     namespace, name, labels, spec = _meta(obj)
     if kind == "NetworkSet":
@@ -93,7 +112,7 @@ def parse_network_set(obj: Mapping[str, Any]) -> tuple[NetworkSet | None, tuple[
     return NetworkSet(namespace, name, labels, tuple(nets)), ()
 
 
-def parse_host_endpoint(obj: Mapping[str, Any]) -> tuple[HostEndpoint | None, tuple[Problem, ...]]:
+def _host_endpoint(obj: Mapping[str, Any]) -> tuple[HostEndpoint | None, tuple[Problem, ...]]:
     _, name, labels, spec = _meta(obj)
 
     def problem(field_: str, message: str) -> tuple[None, tuple[Problem, ...]]:

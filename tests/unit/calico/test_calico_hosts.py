@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from picket.evaluating import verdict
 from picket.model import Action, Direction, PolicyRules, Protocol, Rule, Tier
@@ -88,3 +90,16 @@ def test_failsafe_is_configurable() -> None:
     rule_set = host_rule_set(Direction.INGRESS, DENY_ALL, _host(), Failsafe(inbound=((Protocol.TCP, 2222),)))
     assert verdict(rule_set, "192.168.0.1", Protocol.TCP, 2222, {}).allowed
     assert not verdict(rule_set, "192.168.0.1", Protocol.TCP, 22, {}).allowed
+
+
+SHAPES = st.none() | st.booleans() | st.integers() | st.text(max_size=5) | st.lists(st.text(max_size=3), max_size=2)
+
+
+@settings(max_examples=200)
+@given(st.dictionaries(st.sampled_from(["node", "expectedIPs", "ports", "profiles", "interfaceName", "nets"]), SHAPES),
+       SHAPES)
+def test_malformed_objects_are_problems_not_crashes(spec: dict[str, Any], labels: Any) -> None:
+    meta = {"name": "x", "labels": labels}
+    for parse in (parse_host_endpoint, parse_network_set):
+        value, problems = parse({"kind": "HostEndpoint", "metadata": meta, "spec": spec})
+        assert (value is None) == bool(problems)
