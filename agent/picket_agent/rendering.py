@@ -1,1 +1,262 @@
-"""Placeholder: filled in by its issue (kept so the layer contracts have a module to check)."""
+"""The pure renderer: one node's compiled rule sets -> the desired chains and ipsets.
+
+``render(compiled, settings)`` returns a ``Desired``: ordered ``PICKET-*`` chains of ``IptRule``,
+the hook rule per built-in chain, the ``picket-*`` ipsets, the drop reasons behind each drop
+chain, and the version of every endpoint it rendered. ``Desired.save_text()`` is its
+``iptables-save``/``ipset save`` form (the golden tests). No kernel, no I/O.
+
+Chain layout (filter table; ``docs/agent.md`` draws it):
+
+* ``FORWARD -> PICKET-FORWARD``: replies (ESTABLISHED,RELATED) accepted, INVALID dropped, then
+  ``-j PICKET-POD-EGRESS`` (by source IP) and ``-j PICKET-POD-INGRESS`` (by destination IP).
+  Both run in the same traversal, so a packet between two pods of this node must pass the
+  sender's egress *and* the receiver's ingress: an allow RETURNs, it never ACCEPTs early.
+* Dispatch rules ``-g`` (goto) the endpoint's first tier chain; tiers chain to each other by
+  goto, so a RETURN anywhere (Allow, an allowing tier default, falling off the last tier) goes
+  straight back to ``PICKET-FORWARD``, which moves on to the other direction.
+* In a tier chain: Allow -> RETURN; Deny -> goto a ``PICKET-DROP-*`` chain (optional NFLOG,
+  then a counted DROP); Pass -> goto the next tier (RETURN after the last); Log -> NFLOG and
+  continue; the tier's default at its end.
+* ``INPUT -> PICKET-INPUT`` / ``OUTPUT -> PICKET-OUTPUT``: host endpoints (loopback exempt,
+  conntrack first, failsafe ports accepted before any policy), matched by interface or by the
+  endpoint's expected IPs. With ``host_apply_on_forward`` their chains also see forwarded
+  traffic on their interface.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+
+from picket.model import (
+    Compiled,
+    Direction,
+    EndpointKind,
+    EndpointRules,
+    PeerSet,
+    PeerSetKind,
+    stable_hash,
+)
+from picket_agent import naming
+from picket_agent.desired import (
+    CALICO_FAILSAFE_IN,
+    CALICO_FAILSAFE_OUT,
+    Desired,
+    DropReason,
+    RenderSettings,
+    SetSpec,
+)
+from picket_agent.iptrules import IptRule, Match, Param
+from picket_agent.tiers import TierRenderer
+
+__all__ = ["CALICO_FAILSAFE_IN", "CALICO_FAILSAFE_OUT", "Desired", "DropReason", "RenderSettings", "SetSpec", "render"]
+
+def endpoint_version(er: EndpointRules) -> str:
+    return stable_hash(er.to_dict())
+
+
+DEFAULT_SETTINGS = RenderSettings()
+
+
+def render(compiled: Compiled, settings: RenderSettings = DEFAULT_SETTINGS) -> Desired:
+    builder = _Builder(compiled.peer_sets, settings)
+    for key in sorted(compiled.endpoints):
+        builder.add_endpoint(key, compiled.endpoints[key])
+    return builder.finish()
+
+
+class _Builder:
+    def __init__(self, peer_sets: Mapping[str, PeerSet], settings: RenderSettings) -> None:
+        self.peer_sets = peer_sets
+        self.settings = settings
+        self.sets: dict[str, SetSpec] = {}
+        self.chains: dict[str, tuple[IptRule, ...]] = {}
+        self.pod_egress: list[IptRule] = []
+        self.pod_ingress: list[IptRule] = []
+        self.host_in: list[IptRule] = []
+        self.host_out: list[IptRule] = []
+        self.host_fwd: list[IptRule] = []
+        self.drops: dict[str, DropReason] = {}
+        self.versions: dict[str, str] = {}
+        self.problems: list[str] = []
+        self.failed: set[str] = set()
+
+    def add_endpoint(self, key: str, er: EndpointRules) -> None:
+        sets_before = dict(self.sets)
+        try:
+            chains, drops, dispatch = self._endpoint(key, er)
+        except ValueError as exc:
+            self.sets = sets_before
+            self.problems.append(f"endpoint {key}: {exc}; skipped (its last good rules stay enforced)")
+            self.failed.add(key)
+            return
+        self.chains.update(chains)
+        self.drops.update({d.id: d for d in drops})
+        for target, rule in dispatch:
+            target.append(rule)
+        self.versions[key] = endpoint_version(er)
+
+    def _endpoint(
+        self, key: str, er: EndpointRules
+    ) -> tuple[dict[str, tuple[IptRule, ...]], list[DropReason], list[tuple[list[IptRule], IptRule]]]:
+        ep = er.endpoint
+        chains: dict[str, tuple[IptRule, ...]] = {}
+        drops: list[DropReason] = []
+        dispatch: list[tuple[list[IptRule], IptRule]] = []
+        for direction in (Direction.INGRESS, Direction.EGRESS):
+            rule_set = er.rule_set(direction)
+            if rule_set is None or not rule_set.tiers:
+                continue  # not isolated in this direction (or no tier: falls through to allow)
+            tiers = TierRenderer(key, direction, self.settings, self._lookup)
+            chains.update(tiers.render(rule_set))
+            drops += tiers.drops
+            first = naming.tier_chain(key, direction.value, 0)
+            comment = f"{key} {direction.value.lower()}"
+            dispatch += self._dispatch(ep.kind, ep.ips, ep.interface, direction, first, comment)
+        return chains, drops, dispatch
+
+    def _dispatch(
+        self, kind: EndpointKind, ips: tuple[str, ...], iface: str, direction: Direction, first: str, comment: str
+    ) -> list[tuple[list[IptRule], IptRule]]:
+        ingress = direction is Direction.INGRESS
+        v4 = [_ipv4(ip) for ip in ips]
+        if kind is EndpointKind.POD:
+            if not v4:
+                raise ValueError("a pod endpoint needs an IPv4 address")
+            target = self.pod_ingress if ingress else self.pod_egress
+            return [(target, _by_address(first, ip, ingress, comment)) for ip in v4]
+        target = self.host_in if ingress else self.host_out
+        if iface:
+            out = [(target, _by_iface(first, iface, ingress, comment, goto=True))]
+            if self.settings.host_apply_on_forward:
+                out.append((self.host_fwd, _by_iface(first, iface, ingress, comment + " (forwarded)", goto=False)))
+            return out
+        if v4:
+            return [(target, _by_address(first, ip, ingress, comment)) for ip in v4]
+        return [(target, IptRule(first, goto=True, comment=comment))]
+
+    def _lookup(self, peer_set: str, use: PeerSetKind) -> tuple[str, PeerSetKind]:
+        ps = self.peer_sets.get(peer_set)
+        kind = ps.kind if ps is not None else use
+        name = naming.set_name(peer_set, kind.value)
+        if name not in self.sets:
+            self.sets[name] = _set_spec(name, ps, kind, peer_set, self.problems)
+        return name, kind
+
+    def finish(self) -> Desired:
+        top = _top_chains(self)
+        chains = {**top, **self.chains}
+        hooks = {hook: IptRule(chain, comment=f"picket: {hook.lower()} policy") for hook, chain in naming.HOOKS.items()}
+        return Desired(
+            chains,
+            hooks,
+            dict(sorted(self.sets.items())),
+            self.drops,
+            self.versions,
+            tuple(self.problems),
+            frozenset(self.failed),
+        )
+
+
+def _top_chains(b: _Builder) -> dict[str, tuple[IptRule, ...]]:
+    s = b.settings
+    forward = [
+        *_conntrack("picket"),
+        IptRule(naming.POD_EGRESS_CHAIN, comment="picket: egress of the sender"),
+        IptRule(naming.POD_INGRESS_CHAIN, comment="picket: ingress of the receiver"),
+        *b.host_fwd,
+    ]
+    host_in: list[IptRule] = []
+    host_out: list[IptRule] = []
+    if b.host_in:
+        lo = IptRule("RETURN", in_iface="lo", comment=_LOOPBACK)
+        host_in = [lo, *_conntrack("picket host"), *_failsafe(s.failsafe_inbound, "inbound"), *b.host_in]
+    if b.host_out:
+        lo = IptRule("RETURN", out_iface="lo", comment=_LOOPBACK)
+        host_out = [lo, *_conntrack("picket host"), *_failsafe(s.failsafe_outbound, "outbound"), *b.host_out]
+    return {
+        naming.FORWARD_CHAIN: tuple(forward),
+        naming.POD_EGRESS_CHAIN: tuple(b.pod_egress),
+        naming.POD_INGRESS_CHAIN: tuple(b.pod_ingress),
+        naming.INPUT_CHAIN: tuple(host_in),
+        naming.OUTPUT_CHAIN: tuple(host_out),
+    }
+
+
+_LOOPBACK = "picket: loopback is never policed"
+
+
+def _by_address(first: str, ip: str, ingress: bool, comment: str) -> IptRule:
+    if ingress:
+        return IptRule(first, dst=ip, goto=True, comment=comment)
+    return IptRule(first, src=ip, goto=True, comment=comment)
+
+
+def _by_iface(first: str, iface: str, ingress: bool, comment: str, goto: bool) -> IptRule:
+    if ingress:
+        return IptRule(first, in_iface=iface, goto=goto, comment=comment)
+    return IptRule(first, out_iface=iface, goto=goto, comment=comment)
+
+
+def _ctstate(state: str) -> tuple[Match, ...]:
+    return (Match("conntrack", (Param("ctstate", (state,)),)),)
+
+
+def _conntrack(who: str) -> list[IptRule]:
+    return [
+        IptRule("ACCEPT", _ctstate("RELATED,ESTABLISHED"), f"{who}: replies of allowed connections"),
+        IptRule("DROP", _ctstate("INVALID"), f"{who}: invalid packets"),
+    ]
+
+
+def _failsafe(ports: tuple[str, ...], which: str) -> list[IptRule]:
+    by_proto: dict[str, list[str]] = {}
+    for entry in ports:
+        proto, _, port = entry.partition(":")
+        by_proto.setdefault(proto.lower(), []).append(port)
+    return [
+        IptRule("ACCEPT", (Match("multiport", (Param("dports", (",".join(nums),)),)),),
+                f"picket: failsafe {which} {proto}", protocol=proto)
+        for proto, nums in sorted(by_proto.items())
+    ]
+
+
+def _ipv4(ip: str) -> str:
+    addr = ipaddress.ip_address(ip)  # ValueError names the bad address
+    if addr.version != 4:
+        raise ValueError(f"IPv6 address {ip} is not supported by this agent")
+    return str(addr)
+
+
+def _set_spec(name: str, ps: PeerSet | None, kind: PeerSetKind, source: str, problems: list[str]) -> SetSpec:
+    if ps is None:
+        # evaluating: a reference to a missing peer set matches nothing; it is created empty.
+        return SetSpec(name, kind, (), (), source)
+    members = _valid(ps.members, kind, source, problems)
+    nomatch = _valid(ps.excepts, kind, source, problems) if kind is PeerSetKind.NET else ()
+    return SetSpec(name, kind, members, nomatch, source)
+
+
+def _valid(entries: tuple[str, ...], kind: PeerSetKind, source: str, problems: list[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for entry in entries:
+        try:
+            out.append(_normal(entry, kind))
+        except ValueError as exc:
+            problems.append(f"peer set {source}: member {entry!r}: {exc}; left out")
+    return tuple(sorted(set(out)))
+
+
+def _normal(entry: str, kind: PeerSetKind) -> str:
+    if kind is PeerSetKind.IP:
+        return _ipv4(entry)
+    if kind is PeerSetKind.NET:
+        net = ipaddress.ip_network(entry, strict=False)
+        if net.version != 4:
+            raise ValueError("IPv6 is not supported by this agent")
+        return str(net)
+    ip, _, proto_port = entry.partition(",")
+    proto, _, port = proto_port.partition(":")
+    if proto not in ("tcp", "udp", "sctp") or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("expected ip,proto:port")
+    return f"{_ipv4(ip)},{proto}:{int(port)}"

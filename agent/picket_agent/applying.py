@@ -1,0 +1,92 @@
+"""Make the kernel match a ``Desired`` state: ipsets first, one iptables commit, then cleanup.
+
+``Applier.apply(desired, previous)`` is called by the sync loop (and ``picket agent --once``):
+
+1. ipsets: missing sets are created and filled; changed ones are rebuilt under a temp name and
+   swapped (never flushed in place);
+2. under ``/run/xtables.lock``: read the filter table, plan per chain (``diffing``), and if
+   anything differs write it in ONE python-iptables commit; an unchanged table is not written
+   at all, so counters and the kernel's rule generation stay as they were;
+3. ipsets that no rule needs any more are destroyed (after the commit dropped their users).
+
+A failure raises; nothing already enforced is removed first, so the last good state stays.
+The kernel I/O lives in ``dataplane`` (iptables) and ``ipsets``; this module only orders it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from picket_agent.desired import Desired, SetSpec
+from picket_agent.diffing import ActualSet, TablePlan, plan_sets, plan_table
+from picket_agent.iptrules import SavedTable
+
+
+class TableIO(Protocol):
+    def locked(self) -> object: ...
+    def read(self) -> SavedTable: ...
+    def write(self, plan: TablePlan, saved: SavedTable) -> None: ...
+    def forget_sets(self, names: set[str]) -> None: ...
+
+
+class SetIO(Protocol):
+    def list_owned(self) -> dict[str, ActualSet]: ...
+    def create(self, spec: SetSpec) -> None: ...
+    def replace(self, spec: SetSpec) -> None: ...
+    def destroy_quietly(self, names: list[str] | tuple[str, ...]) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    chains_written: int = 0
+    chains_deleted: int = 0
+    hooks_fixed: int = 0
+    sets_created: int = 0
+    sets_swapped: int = 0
+    sets_destroyed: int = 0
+    repairs: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+    elapsed: float = 0.0
+
+    @property
+    def wrote(self) -> bool:
+        return any((self.chains_written, self.chains_deleted, self.hooks_fixed, self.sets_created,
+                    self.sets_swapped, self.sets_destroyed))
+
+    def summary(self) -> str:
+        return (f"chains written={self.chains_written} deleted={self.chains_deleted} hooks fixed={self.hooks_fixed}; "
+                f"ipsets created={self.sets_created} swapped={self.sets_swapped} destroyed={self.sets_destroyed}")
+
+
+class Applier:
+    def __init__(self, tables: TableIO, sets: SetIO) -> None:
+        self.tables = tables
+        self.sets = sets
+
+    def apply(self, desired: Desired, previous: Desired | None = None) -> ApplyReport:
+        start = time.perf_counter()
+        set_plan = plan_sets(desired, self.sets.list_owned(), report=previous is not None)
+        for spec in set_plan.create:
+            self.sets.create(spec)
+        self.tables.forget_sets({s.name for s in set_plan.create})
+        for spec in set_plan.replace:
+            self.sets.replace(spec)
+        with self.tables.locked():  # type: ignore[attr-defined]
+            saved = self.tables.read()
+            plan = plan_table(desired, saved, previous)
+            if not plan.empty:
+                self.tables.write(plan, saved)
+        refused = self.sets.destroy_quietly(set_plan.destroy)
+        return ApplyReport(
+            chains_written=len(plan.rewrite),
+            chains_deleted=len(plan.delete),
+            hooks_fixed=len(plan.hook_inserts) + sum(len(p) for p in plan.hook_removals.values()),
+            sets_created=len(set_plan.create),
+            sets_swapped=len(set_plan.replace),
+            sets_destroyed=len(set_plan.destroy) - len(refused),
+            repairs=plan.repairs + set_plan.repairs,
+            problems=tuple(f"ipset not destroyed: {r}" for r in refused),
+            elapsed=time.perf_counter() - start,
+        )

@@ -1,0 +1,188 @@
+"""The iptables side of the kernel: read with iptables-legacy-save, write with python-iptables.
+
+Only this module and ``ipsets`` touch the kernel. ``IptablesIO`` is used by ``applying``:
+
+* ``locked()``: holds ``/run/xtables.lock`` (``flock``, as ``iptables -w`` does) for the whole
+  read-plan-write, so another writer's edits (kube-proxy) are never lost in between;
+* ``read()``: ``iptables-legacy-save -c -t filter`` parsed into chains with counters;
+* ``write(plan, saved)``: python-iptables with autocommit off: create, rewrite (flush + append),
+  delete chains and fix hook rules on one libiptc handle, then ONE ``commit`` (the kernel swaps
+  the whole table atomically). Rules whose text is unchanged carry their old counters over.
+
+Rules are built from ``IptRule`` through python-iptables once per distinct (text, set
+generation) and cached as raw entries: building is ~150 us a rule, appending a cached entry ~2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes as ct
+import fcntl
+import os
+import struct
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+from picket_agent.diffing import TablePlan
+from picket_agent.iptrules import IptRule, SavedTable, parse_save
+
+LOCK_PATH = "/run/xtables.lock"
+SAVE = "iptables-legacy-save"
+
+
+class DataplaneError(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def xtables_lock(path: str = LOCK_PATH, timeout: float = 10.0) -> Iterator[None]:
+    """Exclusive flock on the xtables lock file, waiting up to ``timeout`` like ``iptables -w``."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise DataplaneError(f"could not take {path} within {timeout}s") from None
+                time.sleep(0.01)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+class IptablesIO:
+    def __init__(self, lock_path: str = LOCK_PATH) -> None:
+        import iptc  # imported here so that `picket agent --help` works without libiptc
+
+        self._iptc = iptc
+        self.lock_path = lock_path
+        self._table = iptc.Table(iptc.Table.FILTER, autocommit=False)
+        self._cache: dict[tuple[str, tuple[int, ...]], bytes] = {}
+        self.set_generation: dict[str, int] = {}
+
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        return xtables_lock(self.lock_path)
+
+    def read(self) -> SavedTable:
+        proc = subprocess.run([SAVE, "-c", "-t", "filter"], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise DataplaneError(f"{SAVE} failed: {proc.stderr.strip()}")
+        return parse_save(proc.stdout)
+
+    def write(self, plan: TablePlan, saved: SavedTable) -> None:
+        t = self._table
+        t.refresh()
+        for chain in plan.create:
+            t.create_chain(chain)
+        for chain, rules in plan.rewrite.items():
+            if not t.is_chain(chain):
+                t.create_chain(chain)
+            t.flush_entries(chain)
+            counters = _counters_by_text(saved.chains.get(chain, []))
+            for rule in rules:
+                t.append_entry(chain, self._entry(rule, counters))
+        for builtin, positions in plan.hook_removals.items():
+            for pos in sorted(positions, reverse=True):
+                if t._iptc.iptc_delete_num_entry(builtin.encode(), pos, t._handle) != 1:
+                    raise DataplaneError(f"cannot delete rule {pos} of {builtin}: {t.strerror()}")
+        for builtin, rule in plan.hook_inserts.items():
+            t.insert_entry(builtin, self._entry(rule, {}), 0)
+        for chain in plan.delete:
+            t.flush_entries(chain)
+        for chain in plan.delete:
+            t.delete_chain(chain)
+        t.commit()
+        t.refresh()
+
+    def _entry(self, rule: IptRule, counters: Mapping[str, list[tuple[int, int]]]) -> ct.Array[ct.c_ubyte]:
+        text = rule.text()
+        key = (text, tuple(self.set_generation.get(s, 0) for s in rule.set_names()))
+        raw = self._cache.get(key)
+        if raw is None:
+            if rule.target == "NFLOG":
+                placeholder = self._build(replace(rule, target="ACCEPT", target_params=()))
+                raw = _with_nflog_target(bytes(placeholder.rule), rule)
+            else:
+                raw = bytes(self._build(rule).rule)
+            self._cache[key] = raw
+        buf = (ct.c_ubyte * len(raw)).from_buffer_copy(raw)
+        carried = counters.get(text)
+        if carried:
+            entry = self._iptc.ip4tc.ipt_entry.from_buffer(buf)
+            entry.counters.pcnt, entry.counters.bcnt = carried.pop(0)
+        return buf
+
+    def _build(self, spec: IptRule) -> Any:
+        iptc = self._iptc
+        rule = iptc.Rule()
+        # The target goes first (python-iptables' option parsing of a target can clobber matches).
+        target = iptc.Target(rule, spec.target, goto=spec.goto)
+        for p in spec.target_params:
+            target.parse(p.option, list(p.values))
+        rule.target = target
+        if spec.src:
+            rule.src = spec.src
+        if spec.dst:
+            rule.dst = spec.dst
+        if spec.in_iface:
+            rule.in_interface = spec.in_iface
+        if spec.out_iface:
+            rule.out_interface = spec.out_iface
+        if spec.protocol:
+            rule.protocol = ("!" if spec.not_protocol else "") + spec.protocol
+        for m in spec.matches:
+            match = rule.create_match(m.name)
+            for p in m.params:
+                match.parse(p.option, (["!"] if p.negated else []) + list(p.values))
+        if spec.comment:
+            rule.create_match("comment").comment = spec.comment
+        return rule
+
+    def forget_sets(self, names: set[str]) -> None:
+        """A set was (re)created: its kernel index may differ, so cached rules using it are stale."""
+        for name in names:
+            self.set_generation[name] = self.set_generation.get(name, 0) + 1
+
+    def remove_everything(self) -> int:
+        """Remove our hooks and every PICKET-* chain (``picket agent --cleanup``)."""
+        from picket_agent.diffing import plan_removal
+
+        with self.locked():
+            saved = self.read()
+            plan = plan_removal(saved)
+            if not plan.empty:
+                self.write(plan, saved)
+            return len(plan.delete)
+
+
+_ENTRY_TARGET_OFFSET = 88  # struct ipt_entry: ipt_ip (84) + nfcache (4), then target_offset, next_offset
+_NFLOG = struct.Struct("=H29sB IHHHH64s4x")  # xt_entry_target header + struct xt_nflog_info, aligned to 8
+
+
+def _with_nflog_target(raw: bytes, rule: IptRule) -> bytes:
+    """Swap a built rule's placeholder target for an NFLOG target encoded here.
+
+    python-iptables corrupts the heap when it parses NFLOG options on a rule that has matches
+    (a segfault a few rules later; found by the kernel tests), so the NFLOG target, a small
+    fixed struct (linux/netfilter/xt_NFLOG.h), is packed directly: revision 0, group, prefix.
+    """
+    params = {p.option: p.values[0] for p in rule.target_params}
+    prefix = params.get("nflog-prefix", "").encode()[:63]
+    target = _NFLOG.pack(_NFLOG.size, b"NFLOG", 0, 0, int(params.get("nflog-group", "0")), 0, 0, 0, prefix)
+    target_offset = struct.unpack_from("=H", raw, _ENTRY_TARGET_OFFSET)[0]
+    out = bytearray(raw[:target_offset] + target)
+    struct.pack_into("=H", out, _ENTRY_TARGET_OFFSET + 2, len(out))
+    return bytes(out)
+
+
+def _counters_by_text(rules: list[tuple[tuple[int, int], str]]) -> dict[str, list[tuple[int, int]]]:
+    out: dict[str, list[tuple[int, int]]] = {}
+    for counters, text in rules:
+        out.setdefault(text, []).append(counters)
+    return out

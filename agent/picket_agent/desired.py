@@ -1,0 +1,83 @@
+"""The desired state the renderer produces and the applier enforces (plain frozen data).
+
+``Desired`` holds the ``PICKET-*`` chains in order, the hook rule per built-in chain, the
+``picket-*`` ipsets, what each drop chain means (for metrics and the drop log) and the version
+of every endpoint rendered. ``save_text()`` is its ``iptables-save`` + ``ipset save`` form, used
+by the golden tests and ``picket agent --print``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from picket.model import Direction, PeerSetKind
+from picket_agent import naming
+from picket_agent.iptrules import IptRule, chain_text
+
+CALICO_FAILSAFE_IN = (
+    "tcp:22", "tcp:179", "tcp:2379", "tcp:2380", "tcp:5473", "tcp:6443", "tcp:6666", "tcp:6667", "udp:68",
+)
+CALICO_FAILSAFE_OUT = (
+    "udp:53", "udp:67", "tcp:179", "tcp:2379", "tcp:2380", "tcp:5473", "tcp:6443", "tcp:6666", "tcp:6667",
+)
+
+@dataclass(frozen=True)
+class RenderSettings:
+    nflog_group: int = 100
+    log_drops: bool = False
+    failsafe_inbound: tuple[str, ...] = CALICO_FAILSAFE_IN  # "proto:port"
+    failsafe_outbound: tuple[str, ...] = CALICO_FAILSAFE_OUT
+    host_apply_on_forward: bool = False
+
+
+@dataclass(frozen=True)
+class SetSpec:
+    name: str
+    kind: PeerSetKind
+    members: tuple[str, ...]
+    nomatch: tuple[str, ...] = ()
+    source: str = ""  # the compiled peer set's name
+
+
+@dataclass(frozen=True)
+class DropReason:
+    chain: str
+    endpoint: str  # "ns/pod" or "host/name"
+    direction: Direction
+    policy: str  # the denying policy, or "tier <name> default"
+    reason: str  # "no policy of tier k8s allows it", "denied by GlobalNetworkPolicy x"
+
+    @property
+    def id(self) -> str:
+        return naming.drop_id(self.chain)
+
+
+@dataclass(frozen=True)
+class Desired:
+    chains: Mapping[str, tuple[IptRule, ...]]
+    hooks: Mapping[str, IptRule]  # built-in chain -> our hook rule in it
+    sets: Mapping[str, SetSpec]
+    drops: Mapping[str, DropReason] = field(default_factory=dict)  # by drop id
+    versions: Mapping[str, str] = field(default_factory=dict)  # endpoint key -> version rendered
+    problems: tuple[str, ...] = ()
+    failed: frozenset[str] = frozenset()  # endpoint keys skipped because their input was bad
+
+    def rule_count(self) -> int:
+        return sum(len(r) for r in self.chains.values())
+
+    def save_text(self) -> str:
+        lines = ["*filter"]
+        lines += [f":{name} - [0:0]" for name in self.chains]
+        lines += [f"-A {hook} {rule.text()}" for hook, rule in self.hooks.items()]
+        for name, rules in self.chains.items():
+            lines += chain_text(name, rules)
+        lines.append("COMMIT")
+        for s in self.sets.values():
+            lines.append(f"# {s.name}: peer set {s.source}")
+            lines.append(f"create {s.name} {s.kind.value} family inet")
+            lines += [f"add {s.name} {m}" for m in s.members]
+            lines += [f"add {s.name} {m} nomatch" for m in s.nomatch]
+        return "\n".join(lines) + "\n"
+
+

@@ -1,0 +1,154 @@
+"""``picket agent``: enforce compiled rule sets on this node.
+
+    picket agent --rules FILE [--once] [--node NAME] [--metrics-port N] [--resync-seconds S] [--log-drops]
+    picket agent --print --rules FILE      # show the desired iptables-save/ipset text, touch nothing
+    picket agent --cleanup                 # remove every picket chain, hook and ipset
+
+With ``--rules`` the file (``picket compile --format json`` output) is the feed: applied at
+start, re-read when it changes. Without it the agent runs in API mode: ``apifeed.run(settings,
+loop, stop)`` (agent/picket_agent/apifeed.py, the operator's part) watches this node's compiled
+objects, calls ``loop.submit`` and sets ``loop.on_applied`` for status. Exit leaves the rules in
+place: a restarted agent diffs against them and converges without a gap.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from picket.model import ModelError
+from picket_agent.feed import Feed, load_rules_file
+from picket_agent.loop import SyncLoop
+from picket_agent.settings import AgentSettings, SettingsError, parse_settings
+
+log = logging.getLogger("picket.agent")
+
+
+def main(argv: Sequence[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        settings = parse_settings(argv, os.environ)
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(f"picket agent: {problem}", file=sys.stderr)
+        return 2
+    if settings.print_only:
+        return _print(settings)
+    from picket_agent import backend
+
+    detected = backend.detect()
+    log.info("iptables backend: %s (%s); %s", detected.mode, detected.reason, detected.advice())
+    if settings.cleanup:
+        return _cleanup(settings)
+    loop = _make_loop(settings)
+    if settings.once:
+        assert settings.rules_file is not None
+        if not _submit_file(loop, settings.rules_file):
+            return 1
+        return 0 if loop.sync().ok else 1
+    return _serve(settings, loop)
+
+
+def _make_loop(settings: AgentSettings) -> SyncLoop:
+    from picket_agent.applying import Applier
+    from picket_agent.dataplane import IptablesIO
+    from picket_agent.ipsets import IpsetIO
+
+    observer = None
+    if settings.metrics_port:
+        from picket_agent.metrics import Metrics
+
+        observer = Metrics(settings)
+    applier = Applier(IptablesIO(settings.xtables_lock), IpsetIO())
+    loop = SyncLoop(settings, applier, observer=observer)
+    if observer is not None:
+        observer.start(loop)
+    return loop
+
+
+def _submit_file(loop: SyncLoop, path: Path) -> bool:
+    try:
+        feed = load_rules_file(path)
+    except (OSError, ModelError) as exc:
+        log.error("rules file %s rejected: %s; the last good state stays enforced", path, exc)
+        return False
+    loop.submit(feed)
+    return True
+
+
+def _serve(settings: AgentSettings, loop: SyncLoop) -> int:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    workers: list[threading.Thread] = []
+    if settings.render.log_drops:
+        from picket_agent.droplog import DropLog
+
+        workers.append(threading.Thread(target=DropLog(settings, loop).run, args=(stop,), daemon=True))
+    if settings.rules_file is not None:
+        workers.append(threading.Thread(target=_watch_file, args=(settings.rules_file, loop, stop), daemon=True))
+    else:
+        try:
+            apifeed = importlib.import_module("picket_agent.apifeed")
+        except ImportError:
+            log.error("API mode is not available in this build; use --rules FILE")
+            return 2
+        workers.append(threading.Thread(target=apifeed.run, args=(settings, loop, stop), daemon=True))
+    for w in workers:
+        w.start()
+    loop.run(stop)
+    log.info("stopping; the rules stay enforced")
+    return 0
+
+
+def _watch_file(path: Path, loop: SyncLoop, stop: threading.Event, interval: float = 1.0) -> None:
+    seen: tuple[float, int] | None = None
+    while not stop.is_set():
+        try:
+            st = path.stat()
+            stamp = (st.st_mtime, st.st_size)
+        except OSError:
+            stamp = None
+        if stamp is not None and stamp != seen:
+            seen = stamp
+            _submit_file(loop, path)
+        stop.wait(interval)
+
+
+def _print(settings: AgentSettings) -> int:
+    from picket_agent.rendering import render
+
+    if settings.rules_file is None:
+        print("picket agent: --print needs --rules", file=sys.stderr)
+        return 2
+    try:
+        feed: Feed = load_rules_file(settings.rules_file)
+    except ModelError as exc:
+        print(f"picket agent: {exc}", file=sys.stderr)
+        return 1
+    compiled = feed.compiled.for_node(settings.node) if settings.node else feed.compiled
+    desired = render(compiled, settings.render)
+    for problem in (*feed.problems, *desired.problems):
+        print(f"# problem: {problem}")
+    sys.stdout.write(desired.save_text())
+    return 0
+
+
+def _cleanup(settings: AgentSettings) -> int:
+    from picket_agent import naming
+    from picket_agent.dataplane import IptablesIO
+    from picket_agent.ipsets import IpsetIO
+
+    chains = IptablesIO(settings.xtables_lock).remove_everything()
+    sets = IpsetIO()
+    owned = list(sets.list_owned())
+    refused = sets.destroy_quietly(owned)
+    log.info("cleanup: removed %d chains and %d ipsets (prefixes %s, %s)", chains, len(owned) - len(refused),
+             naming.CHAIN_PREFIX, naming.SET_PREFIX)
+    return 0 if not refused else 1
