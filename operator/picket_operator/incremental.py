@@ -252,8 +252,10 @@ class IncrementalCompiler:
             del self._selected[key]
             self._plan_ids.pop(_pid(key), None)
         if old is not None:
+            keep = plan.peer_definitions if plan is not None else {}
             for name in old.peer_definitions:
-                self._release(name, key, changes)
+                if name not in keep:  # refs are per policy: a set both versions use stays
+                    self._release(name, key, changes)
         for k in old_selected - new_selected:
             self._selecting[k].discard(key)
         for k in new_selected - old_selected:
