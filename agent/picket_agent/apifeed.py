@@ -120,6 +120,7 @@ class ApiFeed:
         self._applied: dict[str, str] = {}  # endpoint key -> spec.version the dataplane applied
         self._reported: dict[tuple[str, str], tuple[str, str]] = {}  # object -> (version, resourceVersion)
         self._pool = ThreadPoolExecutor(4, thread_name_prefix="status")
+        self._listed: set[str] = set()
         self.submitted = 0
         ep_path = custom_path(GROUP, VERSION, "compiledendpoints")
         ps_path = custom_path(GROUP, VERSION, "compiledpeersets")
@@ -140,6 +141,7 @@ class ApiFeed:
     def _sync_eps(self, objs: list[Obj]) -> None:
         with self._lock:
             self._endpoints.replace(objs)
+            self._listed.add("endpoints")
         self._changed()
         self._check_status([_key(o) for o in objs])
 
@@ -154,6 +156,7 @@ class ApiFeed:
     def _sync_pss(self, objs: list[Obj]) -> None:
         with self._lock:
             self._peer_sets.replace(objs)
+            self._listed.add("peer sets")
         self._changed()
 
     def _event_pss(self, kind: str, obj: Obj) -> None:
@@ -163,8 +166,9 @@ class ApiFeed:
             self._changed()
 
     def _changed(self) -> None:
-        if not all(r.synced.is_set() for r in self.reflectors):
-            return
+        with self._lock:
+            if len(self._listed) < 2:  # both initial lists first: no endpoint without its peer sets
+                return
         compiled = self.snapshot()
         self._submit(compiled)
         self.submitted += 1
@@ -225,3 +229,22 @@ class ApiFeed:
                 log.warning("status of %s/%s: %s", parsed.namespace, parsed.name, exc)
                 with self._lock:
                     self._reported.pop((parsed.namespace, parsed.name), None)
+
+
+def run(settings: Any, loop: Any, stop: threading.Event) -> None:
+    """API mode of ``picket agent`` (called by ``main``): feed ``loop`` from the API server.
+
+    ``settings.kubeconfig`` empty means in-cluster credentials (the DaemonSet's ServiceAccount).
+    """
+    from pathlib import Path
+
+    if not settings.node:
+        log.error("API mode needs the node name (--node or NODE_NAME); not watching anything")
+        return
+    client = KubeClient(Path(settings.kubeconfig) if settings.kubeconfig else None,
+                        user_agent=f"picket-agent/{settings.node}")
+    feed = ApiFeed(client, settings.node, loop.submit)
+    loop.on_applied = feed.applied
+    log.info("watching CompiledEndpoints labelled %s=%s and CompiledPeerSets at %s",
+             NODE_LABEL, settings.node, client.credentials.server)
+    feed.run(stop)
