@@ -147,7 +147,8 @@ def wait_ready(started: procs.Started, check: Callable[[], bool], what: str, tim
     deadline = time.monotonic() + timeout
     while not check():
         if not procs.alive(started.pid):
-            raise LabError(f"{what} exited during start-up; read {started.log}")
+            ended = procs.how_it_ended(started.pid)
+            raise LabError(f"{what} exited during start-up{f' ({ended})' if ended else ''}; read {started.log}")
         if time.monotonic() > deadline:
             raise LabError(f"{what} was not ready within {timeout:.0f}s; read {started.log}")
         time.sleep(0.1)

@@ -11,13 +11,15 @@ naming the log to read (logs are kept). ``down`` kills processes found by pidfil
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import os
 import shutil
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import picket
@@ -72,25 +74,43 @@ def check_ports_free() -> None:
                                f"find the process with 'ss -ltnp sport = :{port}' and stop it") from None
 
 
+@contextlib.contextmanager
+def _exclusive(layout: RunLayout) -> Iterator[None]:
+    """One ``up`` or ``down`` at a time on this machine (a second one waits)."""
+    lock_path = layout.root.with_name(layout.root.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def up(nodes: int = 2, progress: Progress = print) -> LabState:
     require_root()
     if not 1 <= nodes <= MAX_NODES:
         raise LabError(f"--nodes must be between 1 and {MAX_NODES}")
     bins = ensure_built(progress).paths
     layout = run_layout()
+    with _exclusive(layout):
+        return _up_locked(layout, bins, nodes, progress)
+
+
+def _up_locked(layout: RunLayout, bins: BuildPaths, nodes: int, progress: Progress) -> LabState:
     current = read_state(layout.state)
     if current and current.node_count == nodes and healthy(layout, current):
         progress("lab up: already running")
         return current
     if leftovers(layout):
         progress("lab up: removing what an earlier lab left behind")
-        down(lambda _: None)
+        _down_locked(layout, lambda _: None)
     check_ports_free()
     network.check_root_namespace_free()
     try:
         return _bring_up(layout, bins, node_specs(nodes), progress)
     except BaseException:
-        down(lambda _: None)
+        _down_locked(layout, lambda _: None)
         raise
 
 
@@ -160,6 +180,11 @@ def down(progress: Progress = print) -> list[str]:
     """Remove everything of the lab (also after a crash); keeps ``logs/`` for reading. Returns what went."""
     require_root()
     layout = run_layout()
+    with _exclusive(layout):
+        return _down_locked(layout, progress)
+
+
+def _down_locked(layout: RunLayout, progress: Progress) -> list[str]:
     removed = [f"process {pid}" for pid in procs.stop_all(layout.root)]
     removed += network.remove_all()
     if cp.is_mounted(layout.etcd_data):

@@ -48,16 +48,31 @@ def start(run_dir: Path, name: str, argv: Sequence[str], netns: str | None = Non
     return Started(name, proc.pid, log)
 
 
+_exit_status: dict[int, int] = {}
+
+
 def alive(pid: int) -> bool:
-    """True while the process runs; reaps it if it is our own exited child."""
+    """True while the process runs; reaps it (keeping its status) if it is our own exited child."""
     with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+        reaped, status = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            _exit_status[pid] = status
             return False
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+def how_it_ended(pid: int) -> str:
+    """"exit code 1", "killed by SIGKILL", or "" when unknown (not our child, or still running)."""
+    status = _exit_status.get(pid)
+    if status is None:
+        return ""
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit code {os.WEXITSTATUS(status)}"
 
 
 def pidfile_pids(run_dir: Path) -> dict[str, int]:
