@@ -1,0 +1,170 @@
+"""Throwaway network-namespace topologies for the agent's kernel tests (and the benchmark).
+
+Every name starts with ``pkt-`` (namespaces) or ``pk`` (links, created inside node namespaces
+only), so a crashed run's leftovers are recognisable and ``sweep()`` removes them. Nothing is
+created in, or changed in, the machine's own namespace: links are made inside the node
+namespace and moved into pod namespaces, and ``ip_forward`` is enabled inside node namespaces.
+
+A node is a namespace routing point-to-point veths like kindnet/Calico: the pod has its /32 and
+a default route via 169.254.1.1 (a permanent neighbour entry for the host side's MAC), the
+node a /32 route per pod. Two nodes are joined by one veth pair with a route per pod CIDR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from picket.model import Compiled
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in (".", "operator", "agent"))}
+
+
+def sh(*argv: str, check: bool = True, timeout: float = 30, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, input=input, check=False)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc
+
+
+def sweep(prefix: str = "pkt-") -> None:
+    """Remove namespaces of an earlier crashed run (their links and rules go with them)."""
+    for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
+        name = line.split(" ", 1)[0]
+        if name.startswith(prefix):
+            sh("ip", "netns", "del", name, check=False)
+
+
+@dataclass
+class Topology:
+    tag: str  # short: goes into names, at most 4 characters
+    nodes: dict[str, str] = field(default_factory=dict)  # node name -> netns
+    pods: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # key -> (netns, ip, node)
+    procs: list[subprocess.Popen[str]] = field(default_factory=list)
+    _links: int = 0
+
+    def ns(self, node: str) -> str:
+        return self.nodes[node]
+
+    def add_node(self, node: str, node_ip: str) -> str:
+        ns = f"pkt-{self.tag}-{node}"
+        sh("ip", "netns", "add", ns)
+        self.nodes[node] = ns
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        sh("ip", "-n", ns, "addr", "add", f"{node_ip}/32", "dev", "lo")  # the node's own address
+        return ns
+
+    def add_pod(self, key: str, ip: str, node: str) -> str:
+        self._links += 1
+        ns = f"pkt-{self.tag}-p{self._links}"
+        host_if = f"pk{self.tag}{self._links}"
+        node_ns = self.nodes[node]
+        sh("ip", "netns", "add", ns)
+        sh("ip", "-n", node_ns, "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "-n", ns, "addr", "add", f"{ip}/32", "dev", "eth0")
+        sh("ip", "-n", ns, "link", "set", "eth0", "up")
+        sh("ip", "-n", node_ns, "link", "set", host_if, "up")
+        mac = json.loads(sh("ip", "-j", "-n", node_ns, "link", "show", host_if).stdout)[0]["address"]
+        sh("ip", "-n", ns, "route", "add", "169.254.1.1", "dev", "eth0")
+        sh("ip", "-n", ns, "neigh", "add", "169.254.1.1", "lladdr", mac, "dev", "eth0", "nud", "permanent")
+        sh("ip", "-n", ns, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0")
+        sh("ip", "-n", node_ns, "route", "add", f"{ip}/32", "dev", host_if)
+        self.pods[key] = (ns, ip, node)
+        return ns
+
+    def link_nodes(self, a: str, a_ip: str, b: str, b_ip: str, routes: dict[str, list[str]]) -> None:
+        """Join two nodes; ``routes[node]`` are the CIDRs reachable through the other one."""
+        na, nb = self.nodes[a], self.nodes[b]
+        sh("ip", "-n", na, "link", "add", "pklink", "type", "veth", "peer", "name", "pklink", "netns", nb)
+        for ns, ip in ((na, a_ip), (nb, b_ip)):
+            sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "pklink")
+            sh("ip", "-n", ns, "link", "set", "pklink", "up")
+        for cidr in routes.get(a, []):
+            sh("ip", "-n", na, "route", "add", cidr, "via", b_ip)
+        for cidr in routes.get(b, []):
+            sh("ip", "-n", nb, "route", "add", cidr, "via", a_ip)
+
+    def ip(self, key: str) -> str:
+        return self.pods[key][1]
+
+    def listen(self, key: str, tcp: tuple[int, ...] = (), udp: tuple[int, ...] = ()) -> None:
+        ns = self.pods[key][0]
+        for port in tcp:
+            self._spawn(ns, ["socat", f"TCP-LISTEN:{port},fork,reuseaddr", "PIPE"])
+        for port in udp:
+            self._spawn(ns, ["socat", f"UDP-RECVFROM:{port},fork", "PIPE"])  # echoes the datagram
+        time.sleep(0.3)
+
+    def _spawn(self, ns: str, argv: list[str]) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, text=True)
+        self.procs.append(proc)
+        return proc
+
+    def probe(self, src: str, dst: str, proto: str, port: int) -> bool:
+        """One nc probe from pod ``src`` to pod ``dst`` (a key) or an address."""
+        ns = self.pods[src][0]
+        ip = self.pods[dst][1] if dst in self.pods else dst
+        if proto == "tcp":  # -w 2 leaves room for one SYN retransmission
+            return sh("ip", "netns", "exec", ns, "nc", "-z", "-w", "2", ip, str(port), check=False).returncode == 0
+        for _ in range(2):  # a UDP datagram may be lost; a blocked one never gets an answer
+            out = sh("ip", "netns", "exec", ns, "nc", "-u", "-w", "2", ip, str(port), input="picket\n", check=False)
+            if "picket" in out.stdout:
+                return True
+        return False
+
+    def probes(self, cases: list[tuple[str, str, str, int]]) -> list[bool]:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return list(pool.map(lambda c: self.probe(*c), cases))
+
+    def agent(self, node: str, compiled: Compiled | dict, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``ip netns exec <node> picket agent --rules F --once`` with that node's part of ``compiled``."""
+        data = compiled if isinstance(compiled, dict) else compiled.for_node(node).to_dict()
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, prefix="pkt-rules-") as f:
+            json.dump(data, f)
+        try:
+            proc = subprocess.run(
+                ["ip", "netns", "exec", self.nodes[node], sys.executable, "-m", "picket.cli", "agent",
+                 "--rules", f.name, "--once", *extra],
+                capture_output=True, text=True, timeout=60, env=ENV, check=False,
+            )
+        finally:
+            os.unlink(f.name)
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"agent failed ({proc.returncode}): {proc.stderr}")
+        return proc
+
+    def spawn_agent(self, node: str, rules: Path, *extra: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.nodes[node], sys.executable, "-m", "picket.cli", "agent", "--rules",
+             str(rules), *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def in_node(self, node: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return sh("ip", "netns", "exec", self.nodes[node], *argv, check=check)
+
+    def destroy(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=3)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        for ns, _, _ in self.pods.values():
+            sh("ip", "netns", "del", ns, check=False)
+        for ns in self.nodes.values():
+            sh("ip", "netns", "del", ns, check=False)
