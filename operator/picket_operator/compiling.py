@@ -30,6 +30,7 @@ from picket_operator.planning import (
     PolicyPlan,
     endpoint_rules,
     make_peer_set,
+    named_port_warnings,
     peer_entries,
     selects,
 )
@@ -83,14 +84,16 @@ def compile_cluster(objects: Iterable[Mapping[str, Any]]) -> Compiled:
             index.add(facts.joined(ns))
     selecting: dict[str, list[PolicyPlan]] = {key: [] for key in index.views}
     definitions: dict[str, PeerDefinition] = {}
+    warnings = []
     for plan in parsed.plans.values():
         definitions.update(plan.peer_definitions)
-        for key in index.candidates(plan.policy.applies_to.index_hint()):
-            if selects(plan, index.views[key]):
-                selecting[key].append(plan)
+        selected = [k for k in index.candidates(plan.policy.applies_to.index_hint()) if selects(plan, index.views[k])]
+        for key in selected:
+            selecting[key].append(plan)
+        warnings.append(named_port_warnings(plan.policy, (index.views[k] for k in selected), index.declares))
     endpoints = {key: endpoint_rules(index.views[key], plans) for key, plans in selecting.items()}
     peer_sets = {name: _fill(name, d, index) for name, d in definitions.items()}
-    return Compiled(endpoints, peer_sets, sorted_problems(parsed.problems.values()))
+    return Compiled(endpoints, peer_sets, sorted_problems([*parsed.problems.values(), *warnings]))
 
 
 def _fill(name: str, definition: PeerDefinition, index: EndpointIndex) -> PeerSet:

@@ -37,6 +37,7 @@ from picket_operator.planning import (
     PolicyPlan,
     endpoint_rules,
     make_peer_set,
+    named_port_warnings,
     peer_entries,
     selects,
 )
@@ -224,7 +225,7 @@ class IncrementalCompiler:
         old = self._plans.get(key)
         if translation.policy is None or old is None or old.policy != translation.policy:
             self._set_policy(key, PolicyPlan(translation.policy) if translation.policy else None, changes)
-        return changes.delta(translation.problems)
+        return changes.delta(translation.problems + self._warnings(key))
 
     def delete_policy(self, kind: str, namespace: str, name: str) -> Delta:
         key = (frontends.resolve_kind(kind), namespace, name)
@@ -310,8 +311,16 @@ class IncrementalCompiler:
             self._peer_cache[name] = cached
         return cached
 
+    def _warnings(self, key: PolicyKey) -> tuple[Problem, ...]:
+        plan = self._plans.get(key)
+        if plan is None or not plan.policy.named_port_sources:
+            return ()
+        views = (self._index.views[k] for k in self._selected.get(key, ()))
+        return named_port_warnings(plan.policy, views, self._index.declares)
+
     def problems(self) -> tuple[Problem, ...]:
-        return sorted_problems(self._problems.values())
+        """Problems of every object, and warnings about named ports that resolve nowhere now."""
+        return sorted_problems([*self._problems.values(), *(self._warnings(k) for k in self._plans)])
 
     def snapshot(self) -> Compiled:
         peer_sets = {}

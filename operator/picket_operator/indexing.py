@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from picket.model import Protocol
 from picket_operator.ir import IndexHint
 from picket_operator.views import PodView
 
@@ -75,6 +76,10 @@ class EndpointIndex:
         if not buckets:
             return self.views.keys()
         return min(buckets, key=len)
+
+    def declares(self, name: str, protocol: Protocol) -> bool:
+        """Whether any endpoint declares a container port ``name`` with ``protocol``."""
+        return any(self.views[k].resolve(name, protocol) is not None for k in self.by_port_name.get(name, ()))
 
     def with_port_names(self, names: Iterable[str]) -> set[str]:
         out: set[str] = set()

@@ -133,6 +133,9 @@ class Policy:
     tier: TierRef = K8S_TIER
     order: float = K8S_POLICY_ORDER
     endpoint_kinds: frozenset[EndpointKind] = field(default=frozenset({EndpointKind.POD}))
+    # Optional: where each named port was written, (direction, name, protocol, JSON path), so the
+    # compiler can warn about a name no pod declares (it then matches nothing).
+    named_port_sources: tuple[tuple[Direction, str, Protocol, str], ...] = ()
 
     @property
     def key(self) -> tuple[str, str, str]:

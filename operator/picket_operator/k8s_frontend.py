@@ -33,6 +33,7 @@ class _PortEntry:
     protocol: Protocol
     ports: PortRange | None = None  # None with name None: every port of the protocol
     name: str | None = None
+    path: str = ""
 
 
 def translate_network_policy(obj: Mapping[str, Any]) -> ir.Translation:
@@ -57,8 +58,9 @@ def _translate(spec: Any, namespace: str, name: str, errors: list[FieldError]) -
     target, errs = parse_label_selector(spec.get("podSelector"), "spec.podSelector")
     errors += errs
     directions = _policy_types(spec, errors)
-    ingress = _rules(spec.get("ingress"), "spec.ingress", "from", namespace, errors)
-    egress = _rules(spec.get("egress"), "spec.egress", "to", namespace, errors)
+    named: list[tuple[Direction, str, Protocol, str]] = []
+    ingress = _rules(spec.get("ingress"), "spec.ingress", "from", namespace, errors, named)
+    egress = _rules(spec.get("egress"), "spec.egress", "to", namespace, errors, named)
     if errors or target is None:
         return None
     return ir.Policy(
@@ -70,6 +72,7 @@ def _translate(spec: Any, namespace: str, name: str, errors: list[FieldError]) -
         # A direction not in policyTypes is not affected, whatever its rules say.
         ingress=ingress if Direction.INGRESS in directions else (),
         egress=egress if Direction.EGRESS in directions else (),
+        named_port_sources=tuple(n for n in named if n[0] in directions),
     )
 
 
@@ -96,7 +99,10 @@ def _policy_types(spec: Mapping[str, Any], errors: list[FieldError]) -> frozense
     return frozenset(out)
 
 
-def _rules(raw: Any, path: str, peer_field: str, namespace: str, errors: list[FieldError]) -> tuple[ir.Rule, ...]:
+def _rules(
+    raw: Any, path: str, peer_field: str, namespace: str, errors: list[FieldError],
+    named: list[tuple[Direction, str, Protocol, str]],
+) -> tuple[ir.Rule, ...]:
     # `ingress: []` / absent: the policy allows nothing in that direction (if it affects it);
     # `ingress: [{}]`: one rule matching every peer and port.
     if raw is None:
@@ -117,6 +123,8 @@ def _rules(raw: Any, path: str, peer_field: str, namespace: str, errors: list[Fi
             errors.append(FieldError(f"{where}.{unknown[0]}", f"unknown field (expected ports, {peer_field})"))
         peers = _peers(rule.get(peer_field), f"{where}.{peer_field}", namespace, errors)
         entries = _ports(rule.get("ports"), f"{where}.ports", errors)
+        direction = Direction.INGRESS if peer_field == "from" else Direction.EGRESS
+        named += [(direction, e.name, e.protocol, f"{e.path}.port") for e in entries if e.name is not None]
         out += _expand(entries, peers)
     return tuple(out)
 
@@ -253,7 +261,7 @@ def _port(raw: Any, path: str, errors: list[FieldError]) -> _PortEntry | None:
             # is defined as a named (string) port."
             errors.append(FieldError(f"{path}.endPort", "cannot be used with a named port"))
             return None
-        return _PortEntry(protocol, name=port)
+        return _PortEntry(protocol, name=port, path=path)
     if not _is_port_number(port):
         errors.append(FieldError(f"{path}.port", f"{port!r} is not a port number (1-65535)"))
         return None

@@ -15,7 +15,7 @@ touches). Pure: no I/O.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from picket.model import (
@@ -25,6 +25,7 @@ from picket.model import (
     PeerSetKind,
     PolicyRules,
     PortRange,
+    Problem,
     Protocol,
     Rule,
     RuleSet,
@@ -194,3 +195,29 @@ def make_peer_set(name: str, definition: PeerDefinition, entries: Iterable[str])
     if definition.selector is None:
         return PeerSet(name, PeerSetKind.NET, definition.nets, definition.excepts, description)
     return PeerSet(name, PeerSetKind.IP, tuple(sorted(set(entries))), (), description)
+
+
+def named_port_warnings(
+    policy: ir.Policy, selected: Iterable[PodView], declared: Callable[[str, Protocol], bool]
+) -> tuple[Problem, ...]:
+    """Named ports that currently resolve nowhere (they match nothing; the policy still applies).
+
+    Ingress names are looked up on the pods the policy selects; egress names on every pod
+    (``declared``). Recomputed from the current state whenever problems are read.
+    """
+    if not policy.named_port_sources:
+        return ()
+    views = list(selected)
+    out = []
+    for direction, name, protocol, path in policy.named_port_sources:
+        if direction is Direction.INGRESS:
+            if any(v.resolve(name, protocol) is not None for v in views):
+                continue
+            where = "no pod this policy selects"
+        elif declared(name, protocol):
+            continue
+        else:
+            where = "no pod"
+        message = f"named port {name!r} ({protocol.value}) is declared by {where}; it matches nothing"
+        out.append(Problem(policy.kind, policy.namespace, policy.name, path, message))
+    return tuple(out)

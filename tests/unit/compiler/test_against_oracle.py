@@ -18,7 +18,9 @@ from tests.unit.compiler.strategies import PORTS, PROTOCOLS, clusters
 @given(clusters())
 def test_compiled_verdicts_equal_the_oracle(objects: list[dict[str, Any]]) -> None:
     compiled = compile_cluster(objects)
-    assert compiled.problems == ()  # the generator only makes valid objects
+    # The generator only makes valid objects; the only problems are warnings about named ports
+    # that no pod declares (they match nothing, which the oracle checks too).
+    assert all("it matches nothing" in p.message for p in compiled.problems), compiled.problems
     oracle = Oracle(objects)
     pods = oracle.pods()
     assert sorted(compiled.endpoints) == pods

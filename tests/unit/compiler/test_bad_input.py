@@ -103,3 +103,22 @@ def test_unknown_kinds_and_bad_pods_are_reported_without_stopping_the_rest() -> 
     assert ("Widget", "apiVersion") in kinds and ("Pod", "metadata") in kinds and ("Pod", "status.podIPs") in kinds
     assert set(compiled.endpoints) == {"x/a"}
     assert all(isinstance(p, Problem) for p in compiled.problems)
+
+
+def test_named_port_that_resolves_nowhere_is_warned_about_but_the_policy_applies() -> None:
+    inc = IncrementalCompiler()
+    policy = make_policy("x", "np", {"matchLabels": {"pod": "a"}},
+                         ingress=[{"ports": [{"port": 80}, {"port": "metrics"}]}],
+                         egress=[{"ports": [{"port": "grpc", "protocol": "UDP"}]}])
+    objects = [*cluster(GOOD)[:3], policy]
+    compiled = compile_cluster(objects)
+    fields = {p.field: p.message for p in compiled.problems}
+    assert set(fields) == {"spec.ingress[0].ports[1].port", "spec.egress[0].ports[0].port"}
+    assert "'metrics' (TCP) is declared by no pod this policy selects" in fields["spec.ingress[0].ports[1].port"]
+    assert compiled.endpoints["x/a"].ingress is not None  # applied: x/a is isolated, port 80 open
+    assert compiled_allows(compiled, "x/b", "x/a", 80) and not compiled_allows(compiled, "x/b", "x/a", 9090)
+    for obj in objects:
+        getattr(inc, {"Namespace": "upsert_namespace", "Pod": "upsert_pod"}.get(obj["kind"], "upsert_policy"))(obj)
+    assert inc.problems() == compiled.problems
+    inc.upsert_pod(make_pod("x", "a", "10.0.0.1", {"pod": "a"}, (("metrics", 9090, "TCP"),)))
+    assert [p.field for p in inc.problems()] == ["spec.egress[0].ports[0].port"]
