@@ -110,10 +110,18 @@ def stop(pids: Sequence[int], grace: float = 5.0) -> None:
             return
 
 
-def stop_all(run_dir: Path) -> list[int]:
+def stop_all(run_dir: Path, rounds: int = 5) -> list[int]:
+    """Stop every process of the lab; scans again after each round, since a dying node runtime may
+    have just forked a short-lived child (which inherits the marker)."""
+    stopped: list[int] = []
     recorded = {p for p in pidfile_pids(run_dir).values() if is_ours(p, run_dir)}  # a pid may have been reused
-    pids = [p for p in sorted(recorded | set(marked_pids(run_dir))) if alive(p)]
-    stop(pids)
+    for _ in range(rounds):
+        pids = [p for p in sorted(recorded | set(marked_pids(run_dir))) if alive(p)]
+        if not pids:
+            break
+        stop(pids)
+        stopped += pids
+        recorded = set()
     for f in (run_dir / "pids").glob("*.pid") if (run_dir / "pids").is_dir() else []:
         f.unlink(missing_ok=True)
-    return pids
+    return stopped

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from picket.lab import build
 from picket.lab.build import (
     etcd_ldflags,
     kubernetes_ldflags,
@@ -82,3 +83,11 @@ def test_cache_is_keyed_by_versions_and_honours_picket_cache(monkeypatch: pytest
         paths.binary(name).write_text("#!/bin/sh\n")
         paths.binary(name).chmod(0o755)
     assert missing_binaries(paths) == list(BINARIES[2:])
+
+
+def test_missing_go_is_one_readable_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PICKET_CACHE", str(tmp_path))
+    monkeypatch.setattr(build.shutil, "which", lambda _: None)
+    monkeypatch.setattr(build, "GO_FALLBACKS", ())
+    with pytest.raises(build.BuildError, match=r"Go toolchain .* is not on PATH"):
+        build.ensure_built(lambda _: None)
