@@ -71,6 +71,10 @@ class SyncLoop:
             self._pending = feed
         self._wake.set()
 
+    def wake(self) -> None:
+        """Make ``run`` look at its stop event (and any submission) now."""
+        self._wake.set()
+
     def run(self, stop: threading.Event) -> None:
         s = self.settings
         next_resync = time.monotonic() + s.resync_seconds

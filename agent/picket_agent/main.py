@@ -84,8 +84,12 @@ def _submit_file(loop: SyncLoop, path: Path) -> bool:
 
 def _serve(settings: AgentSettings, loop: SyncLoop) -> int:
     stop = threading.Event()
+    def _stop(*_: object) -> None:
+        stop.set()
+        loop.wake()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, _stop)
     workers: list[threading.Thread] = []
     if settings.render.log_drops:
         from picket_agent.droplog import DropLog
