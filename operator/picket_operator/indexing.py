@@ -93,6 +93,7 @@ class SelectorIndex:
 
     def __init__(self) -> None:
         self._by_label: dict[tuple[str, str], set[str]] = {}
+        self._by_namespace_and_label: dict[tuple[str, str, str], set[str]] = {}
         self._by_namespace: dict[str, set[str]] = {}
         self._by_namespace_label: dict[tuple[str, str], set[str]] = {}
         self._by_port_name: dict[str, set[str]] = {}
@@ -107,6 +108,9 @@ class SelectorIndex:
             where: tuple[str, Any] = ("port", names)
             for port in names:
                 _add(self._by_port_name, port, name)
+        elif hint is not None and hint.label is not None and hint.namespace is not None:
+            where = ("ns+label", (hint.namespace, *hint.label))
+            _add(self._by_namespace_and_label, where[1], name)
         elif hint is not None and hint.label is not None:
             where = ("label", hint.label)
             _add(self._by_label, hint.label, name)
@@ -129,6 +133,8 @@ class SelectorIndex:
         if bucket == "port":
             for port in value:
                 _discard(self._by_port_name, port, name)
+        elif bucket == "ns+label":
+            _discard(self._by_namespace_and_label, value, name)
         elif bucket == "label":
             _discard(self._by_label, value, name)
         elif bucket == "ns":
@@ -141,8 +147,9 @@ class SelectorIndex:
     def lookup(self, view: PodView) -> set[str]:
         out = set(self._always)
         out |= self._by_namespace.get(view.namespace, _EMPTY)
-        for item in view.labels.items():
-            out |= self._by_label.get(item, _EMPTY)
+        for key, value in view.labels.items():
+            out |= self._by_label.get((key, value), _EMPTY)
+            out |= self._by_namespace_and_label.get((view.namespace, key, value), _EMPTY)
         for item in view.namespace_labels.items():
             out |= self._by_namespace_label.get(item, _EMPTY)
         for port in view.named_ports:
