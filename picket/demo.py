@@ -16,7 +16,6 @@ It tears everything down at the end unless ``--keep`` is given.
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import time
 from collections.abc import Sequence
@@ -68,13 +67,14 @@ class Demo:
         done = subprocess.run(argv, input=text, capture_output=True, text=True, timeout=60)
         print("   $ kubectl apply -f -   ->  " + (done.stdout.strip() or done.stderr.strip()))
 
-    def matrix(self, namespaces: list[str], port: int, protocol: str) -> tuple[list[str], Matrix, Matrix]:
+    def matrix(self, namespaces: list[str], port: int | None, protocol: str) -> tuple[list[str], Matrix, Matrix]:
         return live_matrix(self.lab, self.kube, protocol, port, namespaces)
 
-    def step(self, title: str, policy_yaml: str, namespaces: list[str], port: int, protocol: str) -> bool:
+    def step(self, title: str, policy_yaml: str, namespaces: list[str], port: int | None, protocol: str) -> bool:
         say(title)
         pods, before, predicted = self.matrix(namespaces, port, protocol)
-        print(f"   before (port {port}/{protocol}):")
+        where = "each pod's service port" if port is None else f"port {port}/{protocol}"
+        print(f"   before ({where}):")
         print(_indent(format_grid(pods, before, predicted)))
         drops_before = drop_counts(self.lab)
         started = time.monotonic()
@@ -107,24 +107,18 @@ class Demo:
     def example(self, directory: Path) -> bool:
         cluster = directory / "cluster.yaml"
         base, policies = labmodel.for_lab(labmodel.load(cluster), self.lab.nodes)
-        port, protocol = _port_of(cluster)
         namespaces = sorted({o["metadata"]["name"] for o in base if o["kind"] == "Namespace"}
                             | {o["metadata"].get("namespace", "default") for o in base if o["kind"] == "Pod"})
         labmodel.apply(self.kube, base)
         keys = labmodel.keys_of(base)
         wait_until(lambda: labmodel.running(self.lab, self.kube, keys), 60)
         text = (directory / "policy.yaml").read_text()
-        ok = self.step(f"example {directory.name}", text, namespaces, port, protocol)
+        ok = self.step(f"example {directory.name}", text, namespaces, None, "TCP")
         labmodel.delete(self.kube, policies)
-        labmodel.delete(self.kube, [o for o in base if o["kind"] == "Pod"])
+        labmodel.delete(self.kube, [o for o in base if o["kind"] == "Pod"], wait=60)
         labmodel.delete(self.kube, [o for o in base if o["kind"] == "Namespace"
                                     and o["metadata"]["name"] not in labmodel.SYSTEM_NAMESPACES])
         return ok
-
-
-def _port_of(cluster: Path) -> tuple[int, str]:
-    match = re.search(r"--port (\d+) --protocol (\w+)", cluster.read_text())
-    return (int(match.group(1)), match.group(2)) if match else (80, "TCP")
 
 
 def _indent(text: str) -> str:

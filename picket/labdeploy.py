@@ -67,6 +67,13 @@ def apply_manifests(lab: Lab, progress: Callable[[str], None] = print) -> None:
              f"{len(rest) + len(crds)} applied (workloads run as lab processes)")
 
 
+def apply_calico_crds(lab: Lab) -> None:
+    """picket's Calico-compatible CRDs (crds/calico/): not part of manifests/ (a cluster running
+    Calico has its own); applied in the lab before the operator starts, so it watches those kinds."""
+    lab.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / "calico"))
+    lab.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+
 def picket_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "picket.cli", *args]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import re
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -74,13 +75,25 @@ def apply(kube: KubeClient, objects: Iterable[Obj]) -> None:
         kube.apply(path_of(obj, obj["metadata"]["name"]), obj, "picket-lab-model")
 
 
-def delete(kube: KubeClient, objects: Iterable[Obj]) -> None:
+def delete(kube: KubeClient, objects: Iterable[Obj], wait: float = 0) -> None:
+    """Delete each object; with ``wait``, until the API server no longer has them (pods finish)."""
+    objects = list(objects)
     for obj in objects:
         try:
             kube.delete(path_of(obj, obj["metadata"]["name"]))
         except ApiError as exc:
             if exc.status != 404:
                 raise
+    deadline = time.monotonic() + wait
+    for obj in objects if wait else []:
+        while time.monotonic() < deadline:
+            try:
+                kube.get(path_of(obj, obj["metadata"]["name"]))
+            except ApiError as exc:
+                if exc.status == 404:
+                    break
+                raise
+            time.sleep(0.1)
 
 
 def live_objects(kube: KubeClient) -> list[Obj]:

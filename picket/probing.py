@@ -61,12 +61,22 @@ def probe_matrix(
     timeout: float = 1.0,
     parallel: int = 48,
     sources: Sequence[str] | None = None,
+    ports: Mapping[str, tuple[str, int]] | None = None,
 ) -> Matrix:
-    """``allowed[source][destination]`` for every pair (the diagonal included: it is probed too)."""
+    """``allowed[source][destination]`` for every pair (the diagonal included: it is probed too).
+
+    ``ports`` (destination key -> (protocol, port)) probes each destination on its own port
+    instead of ``protocol``/``port`` (e.g. each pod's first declared containerPort).
+    """
     srcs = [t for t in targets if sources is None or t.key in sources]
     pairs = [(s, d) for s in srcs for d in targets]
+
+    def one(pair: tuple[Target, Target]) -> bool:
+        proto, number = ports.get(pair[1].key, (protocol, port)) if ports else (protocol, port)
+        return probe(pair[0], pair[1].ip, proto, number, timeout)
+
     with ThreadPoolExecutor(max(1, min(parallel, len(pairs)))) as pool:
-        results = list(pool.map(lambda p: probe(p[0], p[1].ip, protocol, port, timeout), pairs))
+        results = list(pool.map(one, pairs))
     out: Matrix = {s.key: {} for s in srcs}
     for (s, d), ok in zip(pairs, results, strict=True):
         out[s.key][d.key] = ok

@@ -25,6 +25,7 @@ from typing import Any
 
 from picket.model import Problem
 from picket_operator import publishing
+from picket_operator.frontends import group_of, qualified_kind
 from picket_operator.incremental import Delta, IncrementalCompiler
 
 log = logging.getLogger("picket.operator.feed")
@@ -96,12 +97,14 @@ class CompilerFeed:
 
     def upsert_policy(self, body: Mapping[str, Any]) -> None:
         meta = body.get("metadata") or {}
-        self._seen["policy"].add(f"{body.get('kind')}/{meta.get('namespace') or ''}/{meta.get('name')}")
+        kind = qualified_kind(group_of(body), str(body.get("kind")))
+        self._seen["policy"].add(f"{kind}/{meta.get('namespace') or ''}/{meta.get('name')}")
         with self.lock:
             delta = self.compiler.upsert_policy(body)
         self._after(delta, body)
 
     def delete_policy(self, kind: str, namespace: str, name: str) -> None:
+        """``kind`` qualified as ``frontends.qualified_kind`` makes it (``NetworkPolicy.projectcalico.org``)."""
         self._seen["policy"].discard(f"{kind}/{namespace}/{name}")
         with self.lock:
             delta = self.compiler.delete_policy(kind, namespace, name)
@@ -114,7 +117,8 @@ class CompilerFeed:
         )
         if body is not None:
             ref = ObjectRef.of(body)
-            self._record_problems((ref.kind, ref.namespace, ref.name), ref, delta.problems)
+            kind = qualified_kind(group_of(body), ref.kind)
+            self._record_problems((kind, ref.namespace, ref.name), ref, delta.problems)
         elif gone is not None:
             self._problems.pop(gone, None)
 

@@ -21,10 +21,15 @@ from typing import Any
 import kopf
 
 from picket_operator.feed import CompilerFeed
+from picket_operator.frontends import qualified_kind
 
-# (group, version, plural, kind) of every policy kind the operator compiles.
+# (group, version, plural, kind) of every policy kind the operator compiles. kopf runs with
+# cluster scanning off, so a kind whose CRD is not installed when the operator starts is simply not
+# watched (the Calico kinds, on a cluster without picket's Calico-compatible CRDs).
 POLICY_RESOURCES: list[tuple[str, str, str, str]] = [
     ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
+    ("projectcalico.org", "v3", "networkpolicies", "NetworkPolicy"),
+    ("projectcalico.org", "v3", "globalnetworkpolicies", "GlobalNetworkPolicy"),
 ]
 
 INDEX_POD, INDEX_NAMESPACE, INDEX_POLICY = "picket_pod_keys", "picket_namespace_keys", "picket_policy_keys"
@@ -94,15 +99,18 @@ def _register_policy(
     kind: str,
     ready_check: Any,
 ) -> None:
-    @kopf.index(group, version, plural, id=f"{INDEX_POLICY}_{plural}", registry=registry)
-    def _keys(namespace: str | None, name: str, **_: Any) -> dict[str, bool]:
-        return {f"{kind}/{namespace or ''}/{name}": True}
+    qualified = qualified_kind(group, kind)  # "NetworkPolicy", "NetworkPolicy.projectcalico.org", ...
+    suffix = f"{plural}_{group.replace('.', '_')}"
 
-    @kopf.on.event(group, version, plural, id=f"picket_{plural}", registry=registry)
+    @kopf.index(group, version, plural, id=f"{INDEX_POLICY}_{suffix}", registry=registry)
+    def _keys(namespace: str | None, name: str, **_: Any) -> dict[str, bool]:
+        return {f"{qualified}/{namespace or ''}/{name}": True}
+
+    @kopf.on.event(group, version, plural, id=f"picket_{suffix}", registry=registry)
     async def _policy(type: str | None, body: kopf.Body, **kwargs: Any) -> None:
         namespace, name = _meta(body)
         if type == "DELETED":
-            feed.delete_policy(kind, namespace, name)
+            feed.delete_policy(qualified, namespace, name)
         else:
             raw = _raw(body)
             raw.setdefault("apiVersion", f"{group}/{version}")

@@ -65,7 +65,9 @@ def test_agent_reads_compiled_objects_and_writes_only_status() -> None:
 
 def test_operator_cannot_change_the_objects_it_watches() -> None:
     granted = rules("ClusterRole", "picket-operator")
-    for group, resource in (("", "pods"), ("", "namespaces"), ("networking.k8s.io", "networkpolicies")):
+    watched = (("", "pods"), ("", "namespaces"), ("networking.k8s.io", "networkpolicies"),
+               ("projectcalico.org", "networkpolicies"), ("projectcalico.org", "globalnetworkpolicies"))
+    for group, resource in watched:
         verbs = {v for g, r, v in granted if (g, r) == (group, resource)}
         assert verbs == {"get", "list", "watch"}, resource
 

@@ -1,0 +1,133 @@
+"""Operating picket: leader failover, restart recovery, and invalid input reported without harm.
+
+These tests stop, kill and start operator processes of the session's deployment; each leaves one
+operator running (the session fixture checks that every process it knows of is alive at the end).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from typing import Any
+
+import pytest
+
+from picket.labdeploy import wait_until
+from tests.e2e.harness import E2E, MODEL_PODS, events_about, expected, ns
+
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
+
+P = MODEL_PODS
+DENY_X = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-ingress, namespace: x}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+"""
+
+
+def lease_holder(e2e: E2E) -> str:
+    lease: dict[str, Any] = e2e.kube.get("/apis/coordination.k8s.io/v1/namespaces/picket-system/leases/picket-operator")
+    return str((lease.get("spec") or {}).get("holderIdentity") or "")
+
+
+def test_leader_failover(e2e: E2E) -> None:
+    d = e2e.deployment
+    standby = d.start_operator("picket-operator-1")
+    leader_name = lease_holder(e2e)
+    assert leader_name in d.operators and leader_name != standby.name
+    try:
+        os.kill(d.operators[leader_name].pid, signal.SIGKILL)  # a crash: the lease is not released
+        killed = time.monotonic()
+        e2e.apply(DENY_X)
+        took = e2e.expect(expected(P, lambda s, dst: ns(dst) != "x"), deadline=60)
+        assert lease_holder(e2e) == standby.name
+        after = time.monotonic() - killed
+        print(f"\nfailover: enforced {after:.1f}s after the leader was killed ({took:.1f}s polling)")
+    finally:
+        d.operators.pop(leader_name, None)
+        d.start_operator(leader_name)  # back as the standby
+
+
+def first_full_sync(log_text: str) -> dict[str, int]:
+    match = re.search(r"sync \(full\): .*?-> (\d+) pps written, (\d+) pcep written, (\d+) pcep deleted", log_text)
+    assert match, "the operator logged no full sync"
+    return {"pps": int(match.group(1)), "written": int(match.group(2)), "deleted": int(match.group(3))}
+
+
+def test_operator_restart_recovers_from_the_api(e2e: E2E) -> None:
+    d = e2e.deployment
+    e2e.expect(expected(P, lambda s, dst: True))
+    for spawned in d.operators.values():
+        spawned.stop()
+    d.operators.clear()
+    e2e.apply(DENY_X)  # changed while no operator runs: nothing can enforce it yet
+    e2e.expect(expected(P, lambda s, dst: True), deadline=2)
+    restarted = d.start_operator("picket-operator-0")
+    e2e.expect(expected(P, lambda s, dst: ns(dst) != "x"))
+    # Recovery is diff-based: only the three x pods' objects were rewritten, nothing deleted.
+    marker = "picket operator picket-operator-0 starting"
+
+    def this_run() -> str:
+        return restarted.log.read_text().rsplit(marker, 1)[-1]
+
+    assert wait_until(lambda: "sync (full)" in this_run(), 10)
+    full = first_full_sync(this_run())
+    assert (full["written"], full["deleted"]) == (3, 0), full
+    pceps = e2e.kube.get("/apis/picket.dev/v1alpha1/compiledendpoints").get("items", [])
+    assert {f"{o['metadata']['namespace']}/{o['metadata']['name']}" for o in pceps} >= set(P)
+
+
+def test_applied_status_is_reported(e2e: E2E) -> None:
+    e2e.apply(DENY_X)
+    e2e.expect(expected(P, lambda s, dst: ns(dst) != "x"))
+
+    def all_applied() -> bool:
+        items = e2e.kube.get("/apis/picket.dev/v1alpha1/namespaces/x/compiledendpoints").get("items", [])
+        return len(items) == 3 and all(
+            (o.get("status") or {}).get("applied") == "True"
+            and o["status"].get("appliedVersion") == o["spec"]["version"]
+            and o["spec"]["summary"]["ingress"] == "isolated"
+            for o in items
+        )
+
+    assert wait_until(all_applied, 20), "status.applied never became True with the current version"
+    table = e2e.kubectl("get", "pcep", "-n", "x")
+    assert re.search(r"^a\s+\S+\s+\S+\s+isolated\s+open\s+0\s+True", table, re.M), table
+
+
+BAD_GNP = """
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: pkt-bad-selector}
+spec:
+  selector: "pod == 'a' &&"
+  types: [Ingress]
+"""
+
+
+def test_invalid_policy_gets_an_event_and_others_still_apply(e2e: E2E) -> None:
+    e2e.apply(BAD_GNP)
+    e2e.apply(DENY_X)
+    e2e.expect(expected(P, lambda s, dst: ns(dst) != "x"))  # the valid policy is enforced; the bad one changes nothing
+
+    def event() -> list[dict[str, Any]]:
+        return events_about(e2e, "GlobalNetworkPolicy", "pkt-bad-selector", "default")
+
+    found = wait_until(lambda: bool(event()), 20)
+    assert found, "no Event on the invalid GlobalNetworkPolicy"
+    ev = event()[0]
+    assert ev["type"] == "Warning" and ev["reason"] == "InvalidPolicy"
+    assert ev["message"].startswith("spec.selector"), ev["message"]
+
+
+def test_invalid_namespace_annotation_gets_an_event(e2e: E2E) -> None:
+    e2e.kubectl("annotate", "--overwrite", "namespace", "z", "net.beta.kubernetes.io/network-policy={not json")
+    try:
+        found = wait_until(lambda: bool(events_about(e2e, "Namespace", "z", "default")), 20)
+        assert found, "no Event on the namespace with the malformed annotation"
+        e2e.expect(expected(P, lambda s, dst: True))  # reported and ignored: z is not isolated
+    finally:
+        e2e.kubectl("annotate", "namespace", "z", "net.beta.kubernetes.io/network-policy-")
