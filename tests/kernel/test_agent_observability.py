@@ -1,0 +1,62 @@
+"""Drop log lines and Prometheus drop counters, from real dropped packets (``pkt-ago-*``)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from builders import compiled, ep, ip_set, k8s, pod, rule
+from topology import Topology
+
+from picket.model import Direction, Protocol
+
+pytestmark = pytest.mark.kernel
+A, B = "10.74.1.2", "10.74.1.3"
+
+
+@pytest.fixture()
+def topo() -> Topology:
+    t = Topology("ago")
+    try:
+        t.add_node("n1", "192.168.75.1")
+        t.add_pod("x/a", A, "n1")
+        t.add_pod("x/b", B, "n1")
+        t.listen("x/a", tcp=(80, 81))
+        yield t
+    finally:
+        t.destroy()
+
+
+def test_drops_are_logged_and_counted(topo: Topology, tmp_path: Path) -> None:
+    state = compiled([ep(pod("x/a", A, "n1"), ingress=k8s(Direction.INGRESS, ("NetworkPolicy x/web", (
+        rule(proto=Protocol.TCP, port=("81",), peers=("clients",)),)))), ep(pod("x/b", B, "n1"))],
+        [ip_set("clients", B)])
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps(state.to_dict()))
+    agent = topo.spawn_agent("n1", rules, "--log-drops", "--metrics-port", "9465")
+    try:
+        _wait(lambda: "PICKET-DROP" in topo.in_node("n1", "iptables-legacy-save").stdout)
+        time.sleep(0.5)  # the NFLOG socket binds in its own thread
+        assert topo.probe("x/b", "x/a", "tcp", 81)
+        assert not topo.probe("x/b", "x/a", "tcp", 80)
+        scrape = topo.in_node("n1", "python3", "-c", "import urllib.request as u;"
+                              "print(u.urlopen('http://127.0.0.1:9465/metrics').read().decode())").stdout
+    finally:
+        agent.terminate()
+        out, err = agent.communicate(timeout=10)
+    assert "DROP x/b -> x/a tcp/80 ingress: no policy of tier k8s allows it" in out, out + err
+    line = next(ln for ln in scrape.splitlines() if ln.startswith("picket_dropped_packets_total{"))
+    assert 'endpoint="x/a"' in line and 'direction="ingress"' in line and 'policy="tier k8s default"' in line
+    assert float(line.rsplit(" ", 1)[1]) >= 1
+    assert "picket_agent_syncs_total{result=\"ok\"}" in scrape
+
+
+def _wait(cond, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
