@@ -43,7 +43,7 @@ def start(run_dir: Path, name: str, argv: Sequence[str], netns: str | None = Non
     environ = {**os.environ, **(env or {}), MARKER: str(run_dir)}
     with open(log, "ab") as out:
         proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                env=environ, start_new_session=True, cwd=run_dir)
+                                env=environ, start_new_session=True)
     (run_dir / "pids" / f"{name}.pid").write_text(f"{proc.pid}\n")
     return Started(name, proc.pid, log)
 
