@@ -104,9 +104,12 @@ def _protocol_port_alternatives(
         # The hash:ip,port entries carry the protocol ("10.0.0.5,tcp:8080"), so one rule covers all.
         named = _set_match(lookup(rule.named_ports, PeerSetKind.IP_PORT), peer_dir)
         proto = rule.protocol.value.lower() if rule.protocol in PORT_PROTOCOLS else ""
-        if rule.protocol is None or proto:
-            not_ports = _not_port_matches(rule.not_ports) if proto else ()
-            out.append((proto, False, (named, *not_ports)))
+        if proto:
+            out.append((proto, False, (named, *_not_port_matches(rule.not_ports))))
+        elif rule.protocol is None and rule.not_protocol is not None:
+            out.append((rule.not_protocol.value.lower(), True, (named,)))
+        elif rule.protocol is None:
+            out.append(("", False, (named,)))
     return out
 
 

@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "agent"))
 
-from topology import sweep  # noqa: E402
+from topology import sweep
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

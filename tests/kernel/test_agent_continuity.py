@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from builders import compiled, ep, ip_set, k8s, pod, rule
+from agent_builders import compiled, ep, ip_set, k8s, pod, rule
 from topology import Topology
 
 from picket.model import Compiled, Direction, Protocol
@@ -30,9 +30,13 @@ def state(variant: int) -> Compiled:
     other = ("NetworkPolicy x/metrics", (rule(proto=Protocol.TCP, port=(f"{9000 + variant}",), peers=("scrapers",)),))
     policies = (web, other) if variant % 2 else (other, web)
     clients = (B, f"10.73.9.{variant + 1}")  # membership changes each time: a swap every rewrite
-    return compiled([ep(pod("x/a", A, "n1"), ingress=k8s(Direction.INGRESS, *policies)),
-                     ep(pod("y/c", C, "n1"), egress=k8s(Direction.EGRESS, ("NetworkPolicy y/out", (rule(),))))],
-                    [ip_set("clients", *clients), ip_set("scrapers", f"10.73.8.{variant + 1}")])
+    return compiled(
+        [
+            ep(pod("x/a", A, "n1"), ingress=k8s(Direction.INGRESS, *policies)),
+            ep(pod("y/c", C, "n1"), egress=k8s(Direction.EGRESS, ("NetworkPolicy y/out", (rule(),)))),
+        ],
+        [ip_set("clients", *clients), ip_set("scrapers", f"10.73.8.{variant + 1}")],
+    )
 
 
 @pytest.fixture()
@@ -79,5 +83,8 @@ def test_no_gap_while_replacing_rules_and_restarting(topo: Topology, tmp_path: P
 
 def _prober(topo: Topology, key: str, seconds: float) -> subprocess.Popen[str]:
     script = Path(__file__).with_name("prober.py")
-    return subprocess.Popen(["ip", "netns", "exec", topo.pods[key][0], sys.executable, str(script), A, "80",
-                             str(seconds)], stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        ["ip", "netns", "exec", topo.pods[key][0], sys.executable, str(script), A, "80", str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )

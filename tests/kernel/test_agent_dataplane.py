@@ -17,14 +17,14 @@ import tempfile
 import time
 
 import pytest
-from builders import compiled, ep, ip_set, k8s, net_set, pod, port_set, rule, tier, tiers
+from agent_builders import compiled, ep, ip_set, k8s, net_set, pod, port_set, rule, tier, tiers
 from topology import ENV, Topology
 
 from picket.model import Action, Compiled, Direction, Protocol
 from picket_agent.rendering import RenderSettings, render
 
 pytestmark = pytest.mark.kernel
-I, E = Direction.INGRESS, Direction.EGRESS
+ING, EGR = Direction.INGRESS, Direction.EGRESS
 A, B = "10.72.1.2", "10.72.1.3"
 
 
@@ -42,10 +42,17 @@ def topo() -> Topology:
 
 
 def state(members: tuple[str, ...] = (B,), extra_pod: bool = False) -> Compiled:
-    eps = [ep(pod("x/a", A, "n1"), ingress=k8s(I, ("NetworkPolicy x/web", (rule(proto=Protocol.TCP, port=("80",), peers=("web-clients",)),)))),
-           ep(pod("x/b", B, "n1"), egress=k8s(E, ("NetworkPolicy x/out", (rule(),))))]
+    eps = [
+        ep(
+            pod("x/a", A, "n1"),
+            ingress=k8s(
+                ING, ("NetworkPolicy x/web", (rule(proto=Protocol.TCP, port=("80",), peers=("web-clients",)),))
+            ),
+        ),
+        ep(pod("x/b", B, "n1"), egress=k8s(EGR, ("NetworkPolicy x/out", (rule(),)))),
+    ]
     if extra_pod:
-        eps.append(ep(pod("x/e", "10.72.1.9", "n1"), ingress=k8s(I)))
+        eps.append(ep(pod("x/e", "10.72.1.9", "n1"), ingress=k8s(ING)))
     return compiled(eps, [ip_set("web-clients", *members)])
 
 
@@ -89,8 +96,7 @@ def test_drift_is_repaired_and_logged(topo: Topology, tmp_path) -> None:  # type
     agent = topo.spawn_agent("n1", rules, "--resync-seconds", "0.5")
     try:
         _wait_for(lambda: "PICKET-POD-INGRESS" in save(topo))
-        chain = next(line[1:].split()[0] for line in save(topo).splitlines()
-                     if line.startswith(":PICKET-TIER"))
+        chain = next(line[1:].split()[0] for line in save(topo).splitlines() if line.startswith(":PICKET-TIER"))
         topo.in_node("n1", "iptables-legacy", "-I", chain, "1", "-j", "RETURN")  # someone opens x/a up
         topo.in_node("n1", "iptables-legacy", "-D", "FORWARD", "1")  # and unhooks us
         _wait_for(lambda: f"-A {chain} -j RETURN" not in save(topo) and "-j PICKET-FORWARD" in save(topo))
@@ -131,8 +137,24 @@ def test_the_xtables_lock_is_respected(topo: Topology) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX)
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, prefix="pkt-rules-") as f:
             json.dump(state().to_dict(), f)
-        proc = subprocess.Popen(["ip", "netns", "exec", topo.ns("n1"), sys.executable, "-m", "picket.cli", "agent",
-                                 "--rules", f.name, "--once"], env=ENV, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                topo.ns("n1"),
+                sys.executable,
+                "-m",
+                "picket.cli",
+                "agent",
+                "--rules",
+                f.name,
+                "--once",
+            ],
+            env=ENV,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(1.5)
         assert proc.poll() is None, "the agent must wait for the lock"
         assert "PICKET-POD-INGRESS" not in save(topo)
@@ -174,23 +196,47 @@ def test_unknown_schema_version_changes_nothing(topo: Topology) -> None:
 def test_kernel_prints_every_rule_as_rendered(topo: Topology) -> None:
     """The diff is exact only if iptables-legacy-save prints what the renderer prints (incl. SCTP)."""
     rich = compiled(
-        [ep(pod("x/a", A, "n1"),
-            ingress=tiers(I,
-                          tier("admin", Action.PASS,
-                               ("GNP a \"quoted\" it's", (rule(Action.LOG, port=("22", "80")),
-                                                           rule(Action.DENY, proto=Protocol.SCTP, port=("99", "100-200")),
-                                                           rule(Action.PASS, peers=("net",), not_peers=("ips",)),
-                                                           rule(Action.ALLOW, proto=Protocol.ICMP),
-                                                           rule(Action.ALLOW, not_proto=Protocol.UDP),
-                                                           rule(Action.ALLOW, proto=Protocol.TCP, not_ports=("25",)))),),
-                          tier("k8s", Action.DENY)),
-            egress=k8s(E, ("NetworkPolicy x/e", (rule(named="np"), rule(proto=Protocol.SCTP, port=("5000-5010",))))))],
-        [ip_set("ips", B), net_set("net", ("10.0.0.0/8",), ("10.72.0.0/16",)), port_set("np", f"{B},tcp:80", f"{B},sctp:9")])
+        [
+            ep(
+                pod("x/a", A, "n1"),
+                ingress=tiers(
+                    ING,
+                    tier(
+                        "admin",
+                        Action.PASS,
+                        (
+                            'GNP a "quoted" it\'s',
+                            (
+                                rule(Action.LOG, port=("22", "80")),
+                                rule(Action.DENY, proto=Protocol.SCTP, port=("99", "100-200")),
+                                rule(Action.PASS, peers=("net",), not_peers=("ips",)),
+                                rule(Action.ALLOW, proto=Protocol.ICMP),
+                                rule(Action.ALLOW, not_proto=Protocol.UDP),
+                                rule(Action.ALLOW, proto=Protocol.TCP, not_ports=("25",)),
+                            ),
+                        ),
+                    ),
+                    tier("k8s", Action.DENY),
+                ),
+                egress=k8s(
+                    EGR, ("NetworkPolicy x/e", (rule(named="np"), rule(proto=Protocol.SCTP, port=("5000-5010",))))
+                ),
+            )
+        ],
+        [
+            ip_set("ips", B),
+            net_set("net", ("10.0.0.0/8",), ("10.72.0.0/16",)),
+            port_set("np", f"{B},tcp:80", f"{B},sctp:9"),
+        ],
+    )
     topo.agent("n1", rich, "--log-drops")
     desired = render(rich.for_node("n1"), RenderSettings(log_drops=True))
     want = sorted(line for line in desired.save_text().splitlines() if line.startswith("-A"))
-    have = sorted(line for line in topo.in_node("n1", "iptables-legacy-save", "-t", "filter").stdout.splitlines()
-                  if line.startswith("-A"))
+    have = sorted(
+        line
+        for line in topo.in_node("n1", "iptables-legacy-save", "-t", "filter").stdout.splitlines()
+        if line.startswith("-A")
+    )
     assert have == want
     members = topo.in_node("n1", "ipset", "list").stdout
     assert "10.72.0.0/16 nomatch" in members and f"{B},sctp:9" in members

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from builders import compiled, ep, ip_set, k8s, net_set, pod, port_set, rule
+from agent_builders import compiled, ep, ip_set, k8s, net_set, pod, port_set, rule
 from topology import Topology
 
 from picket.evaluating import connection_allowed
@@ -24,7 +24,7 @@ IPS = {"x/a": "10.71.1.2", "x/b": "10.71.1.3", "y/c": "10.71.1.4", "x/d": "10.71
 NODES = {"x/a": "n1", "x/b": "n1", "y/c": "n1", "x/d": "n2"}
 TCP_PORTS = (80, 81, 8005, 8011)
 UDP_PORTS = (53, 54)
-I, E = Direction.INGRESS, Direction.EGRESS
+ING, EGR = Direction.INGRESS, Direction.EGRESS
 
 
 @pytest.fixture(scope="module")
@@ -56,45 +56,61 @@ def allow(*rules_: object) -> tuple:
 
 
 CASES: dict[str, Callable[[], Compiled]] = {
-    "default deny ingress": lambda: compiled(pods(a=(k8s(I), None))),
-    "default deny egress": lambda: compiled(pods(b=(None, k8s(E)))),
+    "default deny ingress": lambda: compiled(pods(a=(k8s(ING), None))),
+    "default deny egress": lambda: compiled(pods(b=(None, k8s(EGR)))),
     "allow by pod peer": lambda: compiled(
-        pods(a=(k8s(I, *allow(rule(peers=("pods-b",)))), None)), [ip_set("pods-b", IPS["x/b"])]),
+        pods(a=(k8s(ING, *allow(rule(peers=("pods-b",)))), None)), [ip_set("pods-b", IPS["x/b"])]
+    ),
     "allow by namespace peer (incl. the other node)": lambda: compiled(
-        pods(a=(k8s(I, *allow(rule(peers=("ns-x",)))), None)), [ip_set("ns-x", IPS["x/b"], IPS["x/d"])]),
+        pods(a=(k8s(ING, *allow(rule(peers=("ns-x",)))), None)), [ip_set("ns-x", IPS["x/b"], IPS["x/d"])]
+    ),
     "ipBlock with except": lambda: compiled(
-        pods(a=(k8s(I, *allow(rule(peers=("block",)))), None)),
-        [net_set("block", ("10.71.0.0/16",), (f"{IPS['x/b']}/32", "10.71.2.0/24"))]),
+        pods(a=(k8s(ING, *allow(rule(peers=("block",)))), None)),
+        [net_set("block", ("10.71.0.0/16",), (f"{IPS['x/b']}/32", "10.71.2.0/24"))],
+    ),
     "numeric port, TCP and UDP": lambda: compiled(
-        pods(a=(k8s(I, *allow(rule(proto=Protocol.TCP, port=("80",)), rule(proto=Protocol.UDP, port=("53",)))), None))),
-    "endPort range": lambda: compiled(pods(a=(k8s(I, *allow(rule(proto=Protocol.TCP, port=("8000-8010",)))), None))),
+        pods(a=(k8s(ING, *allow(rule(proto=Protocol.TCP, port=("80",)), rule(proto=Protocol.UDP, port=("53",)))), None))
+    ),
+    "endPort range": lambda: compiled(pods(a=(k8s(ING, *allow(rule(proto=Protocol.TCP, port=("8000-8010",)))), None))),
     "egress named port (ip,port set)": lambda: compiled(
-        pods(b=(None, k8s(E, *allow(rule(named="np-http"))))), [port_set("np-http", f"{IPS['x/a']},tcp:80")]),
+        pods(b=(None, k8s(EGR, *allow(rule(named="np-http"))))), [port_set("np-http", f"{IPS['x/a']},tcp:80")]
+    ),
     "egress and ingress both required": lambda: compiled(
-        pods(a=(k8s(I, *allow(rule(peers=("pods-b",)))), None),
-             b=(None, k8s(E, *allow(rule(peers=("pods-c",))))),
-             c=(None, k8s(E, *allow(rule(peers=("pods-a",)))))),
-        [ip_set("pods-b", IPS["x/b"]), ip_set("pods-c", IPS["y/c"]), ip_set("pods-a", IPS["x/a"])]),
+        pods(
+            a=(k8s(ING, *allow(rule(peers=("pods-b",)))), None),
+            b=(None, k8s(EGR, *allow(rule(peers=("pods-c",))))),
+            c=(None, k8s(EGR, *allow(rule(peers=("pods-a",))))),
+        ),
+        [ip_set("pods-b", IPS["x/b"]), ip_set("pods-c", IPS["y/c"]), ip_set("pods-a", IPS["x/a"])],
+    ),
     "cross-node egress and ingress": lambda: compiled(
-        pods(d=(None, k8s(E, *allow(rule(proto=Protocol.TCP, port=("80",), peers=("pods-a",))))),
-             a=(k8s(I, *allow(rule(peers=("pods-d",)))), None)),
-        [ip_set("pods-a", IPS["x/a"]), ip_set("pods-d", IPS["x/d"])]),
+        pods(
+            d=(None, k8s(EGR, *allow(rule(proto=Protocol.TCP, port=("80",), peers=("pods-a",))))),
+            a=(k8s(ING, *allow(rule(peers=("pods-d",)))), None),
+        ),
+        [ip_set("pods-a", IPS["x/a"]), ip_set("pods-d", IPS["x/d"])],
+    ),
     "replies of allowed connections (egress deny-all server)": lambda: compiled(
-        pods(a=(k8s(I, *allow(rule(proto=Protocol.TCP, port=("80",)))), k8s(E)))),
+        pods(a=(k8s(ING, *allow(rule(proto=Protocol.TCP, port=("80",)))), k8s(EGR)))
+    ),
     "deny rule before an allow, and pass to a later tier": lambda: compiled(
-        pods(a=(_tiered(), None)), [ip_set("pods-b", IPS["x/b"]), ip_set("pods-c", IPS["y/c"])]),
+        pods(a=(_tiered(), None)), [ip_set("pods-b", IPS["x/b"]), ip_set("pods-c", IPS["y/c"])]
+    ),
 }
 
 
 def _tiered():  # type: ignore[no-untyped-def]
-    from builders import tier, tiers
+    from agent_builders import tier, tiers
 
-    admin = tier("admin", Action.PASS,
-                 ("GlobalNetworkPolicy deny-b-81", (rule(Action.DENY, proto=Protocol.TCP, port=("81",), peers=("pods-b",)),)),
-                 ("GlobalNetworkPolicy pass-c", (rule(Action.PASS, peers=("pods-c",)),)),
-                 ("GlobalNetworkPolicy allow-tcp", (rule(Action.ALLOW, proto=Protocol.TCP),)))
+    admin = tier(
+        "admin",
+        Action.PASS,
+        ("GlobalNetworkPolicy deny-b-81", (rule(Action.DENY, proto=Protocol.TCP, port=("81",), peers=("pods-b",)),)),
+        ("GlobalNetworkPolicy pass-c", (rule(Action.PASS, peers=("pods-c",)),)),
+        ("GlobalNetworkPolicy allow-tcp", (rule(Action.ALLOW, proto=Protocol.TCP),)),
+    )
     k8s_tier = tier("k8s", Action.DENY, ("NetworkPolicy x/udp", (rule(proto=Protocol.UDP, port=("53",)),)))
-    return tiers(I, admin, k8s_tier)
+    return tiers(ING, admin, k8s_tier)
 
 
 PROBES = [
@@ -113,10 +129,17 @@ def test_probes_match_the_evaluator(topo: Topology, case: str) -> None:
     got = topo.probes(PROBES)
     wrong = [(p, e) for p, e, g in zip(PROBES, expected, got, strict=True) if e != g]
     assert not wrong, f"{case}: kernel disagrees with the evaluator for {wrong}"
-    assert any(expected) and not all(expected) or case.startswith("default"), "case must probe both verdicts"
+    assert (any(expected) and not all(expected)) or case.startswith("default"), "case must probe both verdicts"
 
 
 def _expected(state: Compiled, src: str, dst: str, proto: str, port: int) -> bool:
-    ok, _, _ = connection_allowed(state.endpoints.get(src), state.endpoints.get(dst), IPS[src], IPS[dst],
-                                  Protocol(proto.upper()), port, state.peer_sets)
+    ok, _, _ = connection_allowed(
+        state.endpoints.get(src),
+        state.endpoints.get(dst),
+        IPS[src],
+        IPS[dst],
+        Protocol(proto.upper()),
+        port,
+        state.peer_sets,
+    )
     return ok

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from builders import compiled, ep, ip_set, k8s, pod, rule
+from agent_builders import compiled, ep, ip_set, k8s, pod, rule
 from topology import Topology
 
 from picket.model import Direction, Protocol
@@ -30,9 +30,19 @@ def topo() -> Topology:
 
 
 def test_drops_are_logged_and_counted(topo: Topology, tmp_path: Path) -> None:
-    state = compiled([ep(pod("x/a", A, "n1"), ingress=k8s(Direction.INGRESS, ("NetworkPolicy x/web", (
-        rule(proto=Protocol.TCP, port=("81",), peers=("clients",)),)))), ep(pod("x/b", B, "n1"))],
-        [ip_set("clients", B)])
+    state = compiled(
+        [
+            ep(
+                pod("x/a", A, "n1"),
+                ingress=k8s(
+                    Direction.INGRESS,
+                    ("NetworkPolicy x/web", (rule(proto=Protocol.TCP, port=("81",), peers=("clients",)),)),
+                ),
+            ),
+            ep(pod("x/b", B, "n1")),
+        ],
+        [ip_set("clients", B)],
+    )
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps(state.to_dict()))
     agent = topo.spawn_agent("n1", rules, "--log-drops", "--metrics-port", "9465")
@@ -41,8 +51,12 @@ def test_drops_are_logged_and_counted(topo: Topology, tmp_path: Path) -> None:
         time.sleep(0.5)  # the NFLOG socket binds in its own thread
         assert topo.probe("x/b", "x/a", "tcp", 81)
         assert not topo.probe("x/b", "x/a", "tcp", 80)
-        scrape = topo.in_node("n1", "python3", "-c", "import urllib.request as u;"
-                              "print(u.urlopen('http://127.0.0.1:9465/metrics').read().decode())").stdout
+        scrape = topo.in_node(
+            "n1",
+            "python3",
+            "-c",
+            "import urllib.request as u;print(u.urlopen('http://127.0.0.1:9465/metrics').read().decode())",
+        ).stdout
     finally:
         agent.terminate()
         out, err = agent.communicate(timeout=10)
@@ -50,7 +64,7 @@ def test_drops_are_logged_and_counted(topo: Topology, tmp_path: Path) -> None:
     line = next(ln for ln in scrape.splitlines() if ln.startswith("picket_dropped_packets_total{"))
     assert 'endpoint="x/a"' in line and 'direction="ingress"' in line and 'policy="tier k8s default"' in line
     assert float(line.rsplit(" ", 1)[1]) >= 1
-    assert "picket_agent_syncs_total{result=\"ok\"}" in scrape
+    assert 'picket_agent_syncs_total{result="ok"}' in scrape
 
 
 def _wait(cond, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]

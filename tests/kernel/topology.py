@@ -28,7 +28,9 @@ REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in (".", "operator", "agent"))}
 
 
-def sh(*argv: str, check: bool = True, timeout: float = 30, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def sh(
+    *argv: str, check: bool = True, timeout: float = 30, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, input=input, check=False)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()}")
@@ -106,8 +108,9 @@ class Topology:
         time.sleep(0.3)
 
     def _spawn(self, ns: str, argv: list[str]) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True
+        )
         self.procs.append(proc)
         return proc
 
@@ -127,16 +130,34 @@ class Topology:
         with ThreadPoolExecutor(max_workers=8) as pool:
             return list(pool.map(lambda c: self.probe(*c), cases))
 
-    def agent(self, node: str, compiled: Compiled | dict, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def agent(
+        self, node: str, compiled: Compiled | dict, *extra: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """``ip netns exec <node> picket agent --rules F --once`` with that node's part of ``compiled``."""
         data = compiled if isinstance(compiled, dict) else compiled.for_node(node).to_dict()
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, prefix="pkt-rules-") as f:
             json.dump(data, f)
         try:
             proc = subprocess.run(
-                ["ip", "netns", "exec", self.nodes[node], sys.executable, "-m", "picket.cli", "agent",
-                 "--rules", f.name, "--once", *extra],
-                capture_output=True, text=True, timeout=60, env=ENV, check=False,
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    self.nodes[node],
+                    sys.executable,
+                    "-m",
+                    "picket.cli",
+                    "agent",
+                    "--rules",
+                    f.name,
+                    "--once",
+                    *extra,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=ENV,
+                check=False,
             )
         finally:
             os.unlink(f.name)
@@ -146,9 +167,23 @@ class Topology:
 
     def spawn_agent(self, node: str, rules: Path, *extra: str) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.nodes[node], sys.executable, "-m", "picket.cli", "agent", "--rules",
-             str(rules), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.nodes[node],
+                sys.executable,
+                "-m",
+                "picket.cli",
+                "agent",
+                "--rules",
+                str(rules),
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
         )
         self.procs.append(proc)
         return proc

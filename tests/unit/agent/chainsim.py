@@ -1,0 +1,87 @@
+"""A tiny interpreter of rendered chains: walks a NEW packet through ``Desired`` like netfilter.
+
+Supports exactly what the renderer emits (addresses, ``-p``, tcp/udp/sctp ``--dport``,
+multiport, ``set`` with src/dst/ip,port flags and hash:net nomatch, conntrack as a NEW packet,
+NFLOG, ``-j``/``-g``/RETURN). Used to check the renderer against ``picket.evaluating``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from picket.evaluating import in_peer_set
+from picket.model import PeerSet, Protocol
+from picket_agent.desired import Desired, SetSpec
+from picket_agent.iptrules import IptRule, Match
+
+
+def forward(desired: Desired, src: str, dst: str, proto: Protocol, port: int | None) -> bool:
+    """True when the FORWARD hook lets the packet through (RETURN or ACCEPT), False on DROP."""
+    return _walk(desired, "PICKET-FORWARD", src, dst, proto, port) != "DROP"
+
+
+def _walk(d: Desired, chain: str, src: str, dst: str, proto: Protocol, port: int | None) -> str:
+    stack: list[tuple[str, int]] = []
+    pos = 0
+    for _ in range(100000):
+        rules = d.chains[chain]
+        if pos >= len(rules):
+            if not stack:
+                return "RETURN"
+            chain, pos = stack.pop()
+            continue
+        rule = rules[pos]
+        pos += 1
+        if not _matches(d, rule, src, dst, proto, port):
+            continue
+        if rule.target in ("ACCEPT", "DROP"):
+            return rule.target
+        if rule.target == "NFLOG":
+            continue
+        if rule.target == "RETURN":
+            if not stack:
+                return "RETURN"
+            chain, pos = stack.pop()
+            continue
+        if not rule.goto:
+            stack.append((chain, pos))
+        chain, pos = rule.target, 0
+    raise AssertionError("loop")
+
+
+def _addr_ok(want: str, ip: str) -> bool:
+    return not want or ipaddress.ip_address(ip) in ipaddress.ip_network(want if "/" in want else f"{want}/32")
+
+
+def _matches(d: Desired, r: IptRule, src: str, dst: str, proto: Protocol, port: int | None) -> bool:
+    if r.in_iface or r.out_iface or not _addr_ok(r.src, src) or not _addr_ok(r.dst, dst):
+        return False
+    if r.protocol and (r.protocol == proto.value.lower()) == r.not_protocol:
+        return False
+    return all(_match(d, m, src, dst, proto, port) for m in r.matches)
+
+
+def _match(d: Desired, m: Match, src: str, dst: str, proto: Protocol, port: int | None) -> bool:
+    for p in m.params:
+        if m.name == "conntrack":
+            result = False  # a NEW packet: neither RELATED,ESTABLISHED nor INVALID
+        elif p.option in ("dport", "dports"):
+            result = port is not None and any(_in_range(port, item) for item in p.values[0].split(","))
+        elif p.option == "match-set":
+            result = _in_set(d.sets[p.values[0]], p.values[1], src, dst, proto, port)
+        else:
+            raise AssertionError(f"unknown match {m}")
+        if result == p.negated:
+            return False
+    return True
+
+
+def _in_range(port: int, item: str) -> bool:
+    first, _, last = item.partition(":")
+    return int(first) <= port <= int(last or first)
+
+
+def _in_set(spec: SetSpec, flags: str, src: str, dst: str, proto: Protocol, port: int | None) -> bool:
+    ip = src if flags.split(",")[0] == "src" else dst
+    as_peer = PeerSet(spec.name, spec.kind, spec.members, spec.nomatch)
+    return in_peer_set(as_peer, ip, proto if "," in flags else None, port if "," in flags else None)
