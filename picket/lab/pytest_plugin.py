@@ -2,8 +2,9 @@
 
 The fixture cleans what an earlier crashed run left, builds the binaries if the cache misses
 them (progress goes straight to the terminal, since the first build takes minutes), brings up a
-2-node lab once per session and tears it down at the end, also when tests fail. Without root it
-skips. Tests using it should carry ``@pytest.mark.lab`` and a generous ``@pytest.mark.timeout``
+2-node lab once per session and tears it down at the end, also when tests fail. A healthy 2-node
+lab that is already running (``picket lab up`` by a developer) is reused and left running.
+Without root it skips. Tests using it should carry ``@pytest.mark.lab`` and a generous ``@pytest.mark.timeout``
 (the first test pays the build). ``wait_for`` polls a condition without fixed sleeps.
 """
 
@@ -20,6 +21,8 @@ import pytest
 from picket.lab import lifecycle
 from picket.lab.api import Lab
 from picket.lab.build import ensure_built
+from picket.lab.paths import run_layout
+from picket.lab.state import read_state
 
 T = TypeVar("T")
 LAB_NODES = 2
@@ -45,9 +48,14 @@ def wait_for(condition: Callable[[], T | None], timeout: float, what: str, inter
 def lab() -> Iterator[Lab]:
     if os.geteuid() != 0:
         pytest.skip("the local cluster needs root")
+    layout = run_layout()
+    state = read_state(layout.state)
+    if state is not None and state.node_count == LAB_NODES and lifecycle.healthy(layout, state):
+        _progress("reusing the lab that is already running (it stays up after the tests)")
+        yield Lab.current()
+        return
     ensure_built(_progress)
-    lifecycle.down(lambda _: None)
-    lifecycle.up(LAB_NODES, _progress)
+    lifecycle.up(LAB_NODES, _progress)  # removes what a crashed run left behind first
     try:
         yield Lab.current()
     finally:
