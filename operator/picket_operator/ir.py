@@ -12,8 +12,10 @@ How the compiler reads a ``Policy``:
   direction D iff it selects the endpoint and D is in ``directions``; the endpoint is then isolated
   in D and its rule set contains every tier with at least one such policy.
 * Tiers are ordered by ``TierRef.order`` (admin tier < ``K8S_TIER`` = 1000 < baseline). Within a
-  tier, policies are ordered by ``(order, namespace, name, kind)``; Kubernetes NetworkPolicies all
-  have ``order`` 1000 in ``K8S_TIER`` (Calico's default tier is the same tier, as in Calico).
+  tier, policies are ordered by ``(order, name)`` as Calico documents it ("Calico applies the policy
+  with the lowest value first"; equal orders by name), then namespace and kind to stay total;
+  Kubernetes NetworkPolicies all have ``order`` 1000 in ``K8S_TIER`` (Calico's default tier is the
+  same tier, as in Calico). A pod's k8s policies share its namespace, so for them this is by name.
 * A tier in which no rule decided ends with ``TierRef.default`` (DENY, or PASS for a tier whose
   policies should fall through).
 * Rule matching is ``picket.model.Rule``'s: protocol / not_protocol; ports OR named ports (empty
@@ -147,7 +149,8 @@ class Policy:
         return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
 
     def sort_key(self) -> tuple[float, str, str, str]:
-        return (self.order, self.namespace, self.name, self.kind)
+        # Calico: lowest order first, ties by name; namespace and kind only make the order total.
+        return (self.order, self.name, self.namespace, self.kind)
 
     def rules(self, direction: Direction) -> tuple[Rule, ...]:
         return self.ingress if direction is Direction.INGRESS else self.egress

@@ -44,10 +44,10 @@ PROTOCOLS = ("TCP", "UDP", "SCTP")
 
 
 def legacy_isolation(namespace_obj: Mapping[str, Any]) -> tuple[bool, Problem | None]:
-    """Is this Namespace isolated for ingress by the legacy annotation?"""
-    meta = namespace_obj.get("metadata") or {}
+    """Is this Namespace isolated for ingress by the legacy annotation? (Also ``views``' reader.)"""
+    meta = _mapping(namespace_obj.get("metadata"))
     name = str(meta.get("name", ""))
-    raw = (meta.get("annotations") or {}).get(ANNOTATION)
+    raw = _mapping(meta.get("annotations")).get(ANNOTATION)
     if raw is None:
         return False, None
 
@@ -58,6 +58,8 @@ def legacy_isolation(namespace_obj: Mapping[str, Any]) -> tuple[bool, Problem | 
         value = json.loads(raw) if isinstance(raw, str) else None
     except json.JSONDecodeError as exc:
         return problem(f"not valid JSON ({exc.msg} at character {exc.pos})")
+    except RecursionError:
+        return problem("not valid JSON (nested too deeply)")
     if not isinstance(value, dict):
         return problem('expected a JSON object like {"ingress": {"isolation": "DefaultDeny"}}')
     ingress = value.get("ingress", {})
@@ -69,6 +71,10 @@ def legacy_isolation(namespace_obj: Mapping[str, Any]) -> tuple[bool, Problem | 
     if isolation != "DefaultDeny":
         return problem(f"ingress.isolation: {isolation!r} is not 'DefaultDeny', the only value defined")
     return True, None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _policy(namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -21,15 +21,15 @@ Which pods are endpoints (policy targets and peer-set members) -- ``PodFacts.is_
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from picket.model import Endpoint, EndpointKind, Problem, Protocol
+from picket_operator.legacy import ANNOTATION as LEGACY_ANNOTATION
+from picket_operator.legacy import legacy_isolation
 
 NAME_LABEL = "kubernetes.io/metadata.name"
-LEGACY_ANNOTATION = "net.beta.kubernetes.io/network-policy"
 PORT_PROTOCOLS = (Protocol.TCP, Protocol.UDP, Protocol.SCTP)
 
 
@@ -120,30 +120,10 @@ def parse_namespace(obj: Mapping[str, Any]) -> tuple[NamespaceView | None, tuple
     labels = _string_map(meta.get("labels"), "metadata.labels", errors)
     labels[NAME_LABEL] = name  # set (and kept) by the API server
     problems = [Problem("Namespace", "", name, e.split(": ", 1)[0], e.split(": ", 1)[1]) for e in errors]
-    isolation, problem = _legacy_isolation(name, _string_map(meta.get("annotations"), "", []))
+    isolation, problem = legacy_isolation(obj)  # seed 003's DefaultDeny annotation; malformed: ignored
     if problem is not None:
         problems.append(problem)
     return NamespaceView(name, labels, isolation), tuple(problems)
-
-
-def _legacy_isolation(name: str, annotations: Mapping[str, str]) -> tuple[bool, Problem | None]:
-    """The pre-v1 namespace isolation annotation (extensions/v1beta1 era, seed 003):
-    ``{"ingress": {"isolation": "DefaultDeny"}}`` blocks all ingress to the namespace's pods except
-    what NetworkPolicies allow. A malformed annotation is reported and ignored."""
-    raw = annotations.get(LEGACY_ANNOTATION)
-    if raw is None:
-        return False, None
-    field_path = f"metadata.annotations[{LEGACY_ANNOTATION}]"
-    try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        return False, Problem("Namespace", "", name, field_path, f"not JSON ({exc}); ignored")
-    ingress = doc.get("ingress", {}) if isinstance(doc, dict) else None
-    isolation = ingress.get("isolation") if isinstance(ingress, dict) else None
-    if not isinstance(ingress, dict) or isolation not in (None, "DefaultDeny"):
-        msg = 'expected {"ingress": {"isolation": "DefaultDeny"}}; ignored'
-        return False, Problem("Namespace", "", name, field_path, msg)
-    return isolation == "DefaultDeny", None
 
 
 def parse_pod(obj: Mapping[str, Any]) -> tuple[PodFacts | None, tuple[Problem, ...]]:
