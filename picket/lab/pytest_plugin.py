@@ -5,7 +5,8 @@ them (progress goes straight to the terminal, since the first build takes minute
 2-node lab once per session and tears it down at the end, also when tests fail. A healthy 2-node
 lab that is already running (``picket lab up`` by a developer) is reused and left running.
 Without root it skips. Tests using it should carry ``@pytest.mark.lab`` and a generous ``@pytest.mark.timeout``
-(the first test pays the build). ``wait_for`` polls a condition without fixed sleeps.
+(the first test pays the build); tests that take the lab down carry ``lab_destructive`` and are
+moved to the end of the session. ``wait_for`` polls a condition without fixed sleeps.
 """
 
 from __future__ import annotations
@@ -26,6 +27,16 @@ from picket.lab.state import read_state
 
 T = TypeVar("T")
 LAB_NODES = 2
+DESTRUCTIVE = "lab_destructive"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{DESTRUCTIVE}: takes the shared lab down (runs last; brings it back up)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that take the lab down run after every other test of the session."""
+    items.sort(key=lambda item: item.get_closest_marker(DESTRUCTIVE) is not None)
 
 
 def _progress(message: str) -> None:

@@ -1,7 +1,7 @@
 """``lab down`` leaves nothing behind: no lab namespace, no root link, no process, no tmpfs.
 
-Runs after the other lab tests of this directory; it brings the lab back up afterwards so that
-tests later in the session still find it.
+Marked ``lab_destructive``: the fixture plugin runs these after every other test of the session,
+and each brings the lab back up afterwards.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from picket.lab.controlplane import is_mounted
 from picket.lab.paths import BINARIES, BuildPaths, build_paths
 from picket.lab.shell import LabError
 
-pytestmark = [pytest.mark.lab, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.lab, pytest.mark.lab_destructive, pytest.mark.timeout(3600)]
 
 
 def test_down_leaves_nothing_behind(lab: Lab) -> None:
