@@ -33,7 +33,8 @@ from picket.model import (
     stable_hash,
 )
 from picket_operator import ir
-from picket_operator.views import LEGACY_ANNOTATION, PodView
+from picket_operator.legacy import ANNOTATION as LEGACY_ANNOTATION
+from picket_operator.views import PodView
 
 
 @dataclass(frozen=True)

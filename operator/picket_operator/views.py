@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from picket.model import Endpoint, EndpointKind, Problem, Protocol
-from picket_operator.legacy import ANNOTATION as LEGACY_ANNOTATION
 from picket_operator.legacy import legacy_isolation
 
 NAME_LABEL = "kubernetes.io/metadata.name"
