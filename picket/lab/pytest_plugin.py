@@ -4,9 +4,9 @@ The fixture cleans what an earlier crashed run left, builds the binaries if the 
 them (progress goes straight to the terminal, since the first build takes minutes), brings up a
 2-node lab once per session and tears it down at the end, also when tests fail. A healthy 2-node
 lab that is already running (``picket lab up`` by a developer) is reused and left running.
-Without root it skips. Tests using it should carry ``@pytest.mark.lab`` and a generous ``@pytest.mark.timeout``
-(the first test pays the build); tests that take the lab down carry ``lab_destructive`` and are
-moved to the end of the session. ``wait_for`` polls a condition without fixed sleeps.
+Without root it skips. Tests using it carry ``@pytest.mark.lab``; the binaries are built right
+after collection (outside any test's timeout) when a selected test uses the fixture. Tests that
+take the lab down carry ``lab_destructive`` and run last. ``wait_for`` polls without fixed sleeps.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import pytest
 
 from picket.lab import lifecycle
 from picket.lab.api import Lab
-from picket.lab.build import ensure_built
-from picket.lab.paths import run_layout
+from picket.lab.build import BuildError, ensure_built, missing_binaries
+from picket.lab.paths import build_paths, run_layout
 from picket.lab.state import read_state
 
 T = TypeVar("T")
@@ -37,6 +37,22 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that take the lab down run after every other test of the session."""
     items.sort(key=lambda item: item.get_closest_marker(DESTRUCTIVE) is not None)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build missing binaries before the first test, so the cold build counts against no test's timeout.
+
+    Only when a selected test uses the ``lab`` fixture; a failure is printed here and raised again
+    (as a test error) by the fixture.
+    """
+    if session.config.option.collectonly:
+        return
+    wants_lab = any("lab" in getattr(item, "fixturenames", ()) for item in session.items)
+    if wants_lab and os.geteuid() == 0 and missing_binaries(build_paths()):
+        try:
+            ensure_built(_progress)
+        except BuildError as err:
+            _progress(str(err))
 
 
 def _progress(message: str) -> None:
