@@ -40,12 +40,14 @@ class Spawned:
     name: str
     pid: int
     log: Path
+    pidfile: Path
 
     def alive(self) -> bool:
         return procs.alive(self.pid)
 
     def stop(self, grace: float = 5.0) -> None:
         procs.stop([self.pid], grace)
+        self.pidfile.unlink(missing_ok=True)
 
 
 class Lab:
@@ -139,7 +141,7 @@ class Lab:
             raise LabError(f"spawn name {name!r} must be letters, digits, '.', '_' or '-'")
         netns = self.node_netns(node) if node is not None else None
         started = procs.start(self.layout.root, f"spawn-{name}", argv, netns=netns, env=env)
-        return Spawned(name, started.pid, started.log)
+        return Spawned(name, started.pid, started.log, procs.pidfile(self.layout.root, started.name))
 
 
 def _run_in(netns: str, argv: Sequence[str], timeout: float | None, check: bool) -> subprocess.CompletedProcess[str]:

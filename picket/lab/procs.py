@@ -32,6 +32,10 @@ def log_path(run_dir: Path, name: str) -> Path:
     return run_dir / "logs" / f"{name}.log"
 
 
+def pidfile(run_dir: Path, name: str) -> Path:
+    return run_dir / "pids" / f"{name}.pid"
+
+
 def start(run_dir: Path, name: str, argv: Sequence[str], netns: str | None = None,
           env: Mapping[str, str] | None = None) -> Started:
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -44,7 +48,7 @@ def start(run_dir: Path, name: str, argv: Sequence[str], netns: str | None = Non
     with open(log, "ab") as out:
         proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 env=environ, start_new_session=True)
-    (run_dir / "pids" / f"{name}.pid").write_text(f"{proc.pid}\n")
+    pidfile(run_dir, name).write_text(f"{proc.pid}\n")
     return Started(name, proc.pid, log)
 
 

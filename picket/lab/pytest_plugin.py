@@ -6,7 +6,8 @@ them (progress goes straight to the terminal, since the first build takes minute
 lab that is already running (``picket lab up`` by a developer) is reused and left running.
 Without root it skips. Tests using it carry ``@pytest.mark.lab``; the binaries are built right
 after collection (outside any test's timeout) when a selected test uses the fixture. Tests that
-take the lab down carry ``lab_destructive`` and run last. ``wait_for`` polls without fixed sleeps.
+take the lab down carry ``lab_destructive`` and run first, before the shared lab is up.
+At the end, the fixture checks that ``lab down`` left nothing behind. ``wait_for`` polls.
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
-from picket.lab import lifecycle
+from picket.lab import lifecycle, network, procs
 from picket.lab.api import Lab
 from picket.lab.build import BuildError, ensure_built, missing_binaries
 from picket.lab.paths import build_paths, run_layout
 from picket.lab.state import read_state
+from picket.lab.topology import ROOT_LINK
 
 T = TypeVar("T")
 LAB_NODES = 2
@@ -31,12 +34,13 @@ DESTRUCTIVE = "lab_destructive"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{DESTRUCTIVE}: takes the shared lab down (runs last; brings it back up)")
+    config.addinivalue_line("markers", f"{DESTRUCTIVE}: takes the lab down; runs first, before the shared lab exists")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that take the lab down run after every other test of the session."""
-    items.sort(key=lambda item: item.get_closest_marker(DESTRUCTIVE) is not None)
+    """Tests that take the lab down run before every other test of the session, so no session
+    fixture built on the shared lab (an operator deployment, ...) sees its processes killed."""
+    items.sort(key=lambda item: item.get_closest_marker(DESTRUCTIVE) is None)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -87,3 +91,10 @@ def lab() -> Iterator[Lab]:
         yield Lab.current()
     finally:
         lifecycle.down(_progress)
+        _assert_nothing_left(layout.root)
+
+
+def _assert_nothing_left(run_dir: Path) -> None:
+    left = network.lab_namespaces() + ([ROOT_LINK] if network.root_link_exists() else [])
+    left += [f"process {pid}" for pid in procs.marked_pids(run_dir)]
+    assert not left, f"'lab down' left behind: {', '.join(left)}"
