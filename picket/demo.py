@@ -47,7 +47,7 @@ metadata: {name: a-from-y, namespace: x}
 spec:
   podSelector: {matchLabels: {pod: a}}
   ingress:
-  - from: [{namespaceSelector: {matchLabels: {ns: y}}}]
+  - from: [{namespaceSelector: {matchLabels: {ns: "y"}}}]
     ports: [{port: 80, protocol: TCP}]
 """),
 ]
@@ -116,8 +116,6 @@ class Demo:
         ok = self.step(f"example {directory.name}", text, namespaces, None, "TCP")
         labmodel.delete(self.kube, policies)
         labmodel.delete(self.kube, [o for o in base if o["kind"] == "Pod"], wait=60)
-        labmodel.delete(self.kube, [o for o in base if o["kind"] == "Namespace"
-                                    and o["metadata"]["name"] not in labmodel.SYSTEM_NAMESPACES])
         return ok
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from picket.kube import KubeClient
 from picket.lab.api import Lab, Spawned
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,8 +59,7 @@ def apply_manifests(lab: Lab, progress: Callable[[str], None] = print) -> None:
     # CRDs first (dry runs of objects in a namespace need the namespace; custom kinds need their CRD).
     _kubectl_apply(lab, [d for d in docs if d["kind"] == "Namespace"] + crds, "--dry-run=server")
     _kubectl_apply(lab, [d for d in docs if d["kind"] == "Namespace"] + crds)
-    for crd in crds:
-        lab.kubectl("wait", "--for=condition=Established", f"crd/{crd['metadata']['name']}", "--timeout=60s")
+    wait_established(lab, [crd["metadata"]["name"] for crd in crds])
     _kubectl_apply(lab, docs, "--dry-run=server")
     _kubectl_apply(lab, rest)
     kinds = sorted({d["kind"] for d in docs})
@@ -70,8 +70,21 @@ def apply_manifests(lab: Lab, progress: Callable[[str], None] = print) -> None:
 def apply_calico_crds(lab: Lab) -> None:
     """picket's Calico-compatible CRDs (crds/calico/): not part of manifests/ (a cluster running
     Calico has its own); applied in the lab before the operator starts, so it watches those kinds."""
-    lab.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / "calico"))
-    lab.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    out = lab.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / "calico"), "-o", "name").stdout
+    wait_established(lab, [line.split("/", 1)[1] for line in out.split() if "/" in line])
+
+
+def wait_established(lab: Lab, names: list[str], timeout: float = 60) -> None:
+    """Until every named CRD reports condition Established (its kinds can be used)."""
+    client = KubeClient(lab.kubeconfig, user_agent="picket-deploy")
+
+    def established(name: str) -> bool:
+        crd = client.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+        conditions = (crd.get("status") or {}).get("conditions") or []
+        return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+    if not wait_until(lambda: all(established(n) for n in names), timeout):
+        raise RuntimeError(f"CRDs not established within {timeout:.0f}s: {names}")
 
 
 def picket_argv(*args: str) -> list[str]:

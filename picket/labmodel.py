@@ -72,7 +72,15 @@ def path_of(obj: Obj, name: str | None = None) -> str:
 def apply(kube: KubeClient, objects: Iterable[Obj]) -> None:
     """Server-side apply each object (create or update), as ``kubectl apply --server-side`` does."""
     for obj in objects:
-        kube.apply(path_of(obj, obj["metadata"]["name"]), obj, "picket-lab-model")
+        path = path_of(obj, obj["metadata"]["name"])
+        try:
+            kube.apply(path, obj, "picket-lab-model")
+        except ApiError as exc:
+            if exc.status != 422 or obj.get("kind") != "Pod":
+                raise
+            # A pod's spec is immutable (e.g. another nodeName): replace the pod.
+            delete(kube, [obj], wait=60)
+            kube.apply(path, obj, "picket-lab-model")
 
 
 def delete(kube: KubeClient, objects: Iterable[Obj], wait: float = 0) -> None:

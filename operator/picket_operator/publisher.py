@@ -64,6 +64,9 @@ class Publisher:
         self._dirty_pss: set[str] = set()
         self._wake = threading.Event()
         self._need_full = True
+        # Failed writes retry per key with their own backoff, so one object the API refuses (e.g.
+        # in a namespace being deleted) never slows down the others: (kind, key) -> (due, delay).
+        self._retry: dict[tuple[str, str], tuple[float, float]] = {}
         self.ledger = ledgers.Ledger()
         self.syncs = 0
         self.writes = 0
@@ -87,9 +90,10 @@ class Publisher:
     def run(self, stop: threading.Event) -> None:
         backoff, last_sync, last_full = 0.0, 0.0, time.monotonic()
         while not stop.is_set():
-            self._wake.wait(timeout=1.0)
+            self._wake.wait(timeout=self._next_retry_in())
             if stop.is_set():
                 break
+            self._release_due_retries()
             if time.monotonic() - last_full > self._s.resync_seconds:
                 self.request_full_sync()
             if not self._wake.is_set():
@@ -100,11 +104,10 @@ class Publisher:
             time.sleep(max(self._s.coalesce, last_sync + self._s.min_interval - time.monotonic()))
             self._wake.clear()
             try:
-                full = self.sync_once()
-                backoff = 0.0
-                if full:
+                if self.sync_once():
                     last_full = time.monotonic()
-            except ApiError as exc:
+                backoff = 0.0
+            except ApiError as exc:  # the sync as a whole failed (listing, API unreachable)
                 backoff = min(self._s.max_backoff, max(0.1, backoff * 2))
                 log.warning("sync failed (%s); retrying in %.1fs", exc, backoff)
                 self._wake.set()
@@ -112,8 +115,28 @@ class Publisher:
             last_sync = time.monotonic()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def _next_retry_in(self) -> float:
+        with self._lock:
+            due = min((d for d, _ in self._retry.values()), default=None)
+        return 1.0 if due is None else min(1.0, max(0.0, due - time.monotonic()))
+
+    def _release_due_retries(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            due = [k for k, (d, _) in self._retry.items() if d <= now]
+        if due:
+            self.mark((k for kind, k in due if kind == "pcep"), (k for kind, k in due if kind == "pps"))
+
+    def _schedule_retries(self, failed: set[tuple[str, str]]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for key in failed:
+                delay = min(self._s.max_backoff, 2 * self._retry.get(key, (0.0, 0.1))[1])
+                self._retry[key] = (now + delay, delay)
+
     def sync_once(self) -> bool:
-        """One sync; True when it was a full one. Raises ApiError when some write failed."""
+        """One sync; True when it was a full one. Failed writes are retried per key (``_retry``);
+        ApiError means the sync as a whole could not run (its keys stay dirty)."""
         started = time.monotonic()
         with self._lock:
             full, self._need_full = self._need_full, False
@@ -143,10 +166,12 @@ class Publisher:
                 len(plan.endpoint_writes), len(plan.endpoint_deletes), len(plan.peer_set_deletes),
                 len(failed), (time.monotonic() - started) * 1000,
             )
+        with self._lock:
+            for kind, key in [("pcep", k) for k in eps] + [("pps", k) for k in pss]:
+                if (kind, key) not in failed:
+                    self._retry.pop((kind, key), None)
+        self._schedule_retries(failed)
         self._after_sync()
-        if failed:
-            self.mark((k for kind, k in failed if kind == "pcep"), (k for kind, k in failed if kind == "pps"))
-            raise ApiError(0, "PartialSync", f"{len(failed)} writes failed")
         return full
 
     def _recover(self) -> ledgers.Ledger:
@@ -173,7 +198,7 @@ class Publisher:
             if not self._is_leader():  # lost the lease mid-sync: stop writing at once
                 failed.update(key for key, _ in phase)
                 continue
-            futures = [(key, self._pool.submit(job)) for key, job in phase]
+            futures = [(key, self._pool.submit(self._if_leader, job)) for key, job in phase]
             for key, fut in futures:
                 try:
                     fut.result()
@@ -181,6 +206,11 @@ class Publisher:
                     log.warning("write %s %s failed: %s", key[0], key[1], exc)
                     failed.add(key)
         return failed
+
+    def _if_leader(self, job: Callable[[], Any]) -> None:
+        if not self._is_leader():
+            raise ApiError(0, "NotLeader", "lost the lease; not writing")
+        job()
 
     def _apply(self, plural: str, obj: dict[str, Any]) -> dict[str, Any]:
         w = ledgers.identity(obj, "-")

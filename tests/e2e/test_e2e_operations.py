@@ -36,6 +36,7 @@ def lease_holder(e2e: E2E) -> str:
 def test_leader_failover(e2e: E2E) -> None:
     d = e2e.deployment
     standby = d.start_operator("picket-operator-1")
+    assert wait_until(lambda: lease_holder(e2e) in d.operators, 15), "no operator holds the lease"
     leader_name = lease_holder(e2e)
     assert leader_name in d.operators and leader_name != standby.name
     try:
@@ -64,7 +65,7 @@ def test_operator_restart_recovers_from_the_api(e2e: E2E) -> None:
         spawned.stop()
     d.operators.clear()
     e2e.apply(DENY_X)  # changed while no operator runs: nothing can enforce it yet
-    e2e.expect(expected(P, lambda s, dst: True), deadline=2)
+    e2e.expect(expected(P, lambda s, dst: True), deadline=2, prediction=False)
     restarted = d.start_operator("picket-operator-0")
     e2e.expect(expected(P, lambda s, dst: ns(dst) != "x"))
     # Recovery is diff-based: only the three x pods' objects were rewritten, nothing deleted.

@@ -55,7 +55,7 @@ def test_namespace_selector(e2e: E2E) -> None:
     e2e.apply(policy("x", "from-y", """
 podSelector: {matchLabels: {pod: a}}
 ingress:
-- from: [{namespaceSelector: {matchLabels: {ns: y}}}]
+- from: [{namespaceSelector: {matchLabels: {ns: "y"}}}]
 """))
     e2e.expect(expected(P, lambda s, d: d != "x/a" or ns(s) == "y"))
 
@@ -65,7 +65,7 @@ def test_pod_and_namespace_selector(e2e: E2E) -> None:
     e2e.apply(policy("x", "yb-only", """
 podSelector: {matchLabels: {pod: a}}
 ingress:
-- from: [{namespaceSelector: {matchLabels: {ns: y}}, podSelector: {matchLabels: {pod: b}}}]
+- from: [{namespaceSelector: {matchLabels: {ns: "y"}}, podSelector: {matchLabels: {pod: b}}}]
 """))
     e2e.expect(expected(P, lambda s, d: d != "x/a" or s == "y/b"))
 
@@ -125,11 +125,11 @@ def test_policy_update_and_delete(e2e: E2E) -> None:
     text = policy("x", "changing", """
 podSelector: {matchLabels: {pod: a}}
 ingress:
-- from: [{namespaceSelector: {matchLabels: {ns: y}}}]
+- from: [{namespaceSelector: {matchLabels: {ns: "y"}}}]
 """)
     e2e.apply(text)
     e2e.expect(expected(P, lambda s, d: d != "x/a" or ns(s) == "y"))
-    e2e.apply(text.replace("ns: y", "ns: z"))
+    e2e.apply(text.replace('ns: "y"', 'ns: "z"'))
     e2e.expect(expected(P, lambda s, d: d != "x/a" or ns(s) == "z"))
     e2e.kubectl("delete", "networkpolicy", "-n", "x", "changing")
     e2e.expect(ALL)
@@ -186,7 +186,7 @@ def test_pod_moving_ip(lab: Lab, e2e: E2E) -> None:
     e2e.apply(policy("x", "from-yb", """
 podSelector: {matchLabels: {pod: a}}
 ingress:
-- from: [{namespaceSelector: {matchLabels: {ns: y}}, podSelector: {matchLabels: {pod: b}}}]
+- from: [{namespaceSelector: {matchLabels: {ns: "y"}}, podSelector: {matchLabels: {pod: b}}}]
 """))
     e2e.expect(expected(P, lambda s, d: d != "x/a" or s == "y/b"))
     old_ip = lab.pod_ip("y", "b")
