@@ -7,7 +7,11 @@ hands the whole command line to ``picket.live.live_main`` (probes in the local c
 reuses ``format_grid`` to mark cells where the probe disagrees with the prediction.
 
 JSON form (fixed contract): ``{"port": 80, "protocol": "TCP", "pods": ["x/a", ...],
-"allowed": {"x/a": {"x/b": true, ...}, ...}}`` with ``allowed[source][destination]``.
+"allowed": {"x/a": {"x/b": true, ...}, ...}}`` with ``allowed[source][destination]``. When the
+cluster file has Calico HostEndpoints, they take part as ``host/<name>`` rows and columns (listed
+after the pods, in ``pods`` too, so the shape stays the same): a pod reaching a host needs the
+pod's egress and the host's ingress, failsafe ports included. ``--failsafe-inbound`` /
+``--failsafe-outbound`` (``tcp:22,udp:68``; default Calico's) set the host failsafe ports.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 
 from picket.evaluating import matrix
-from picket.model import EndpointKind, Protocol
+from picket.model import Compiled, EndpointKind, Protocol
 
 ALLOWED, BLOCKED, DIFFERS = ".", "X", "!"
 
@@ -55,6 +59,13 @@ def format_grid(
     return "\n".join(line.rstrip() for line in lines)
 
 
+def matrix_keys(compiled: Compiled) -> list[str]:
+    """Pods (sorted), then host endpoints (sorted): the rows and columns of the matrix."""
+    by_kind = {kind: sorted(k for k, e in compiled.endpoints.items() if e.endpoint.kind is kind)
+               for kind in (EndpointKind.POD, EndpointKind.HOST)}
+    return by_kind[EndpointKind.POD] + by_kind[EndpointKind.HOST]
+
+
 def main(argv: Sequence[str]) -> int:
     args_list = list(argv)
     if "--live" in args_list:
@@ -67,19 +78,23 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--protocol", default="TCP", choices=("TCP", "UDP", "SCTP"))
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--live", action="store_true", help="probe the local cluster instead (picket.live)")
+    parser.add_argument("--failsafe-inbound", help="host failsafe ports, e.g. tcp:22,udp:68 (default: Calico's)")
+    parser.add_argument("--failsafe-outbound", help="host failsafe ports, e.g. udp:53 (default: Calico's)")
     args = parser.parse_args(args_list)
     # The compiler lives in the operator package; imported here so `--live` never loads it.
+    from picket_operator.calico.hosts import parse_failsafe
     from picket_operator.clusterfile import ClusterFileError, load_cluster_file
     from picket_operator.compiling import compile_cluster
 
     try:
-        compiled = compile_cluster(load_cluster_file(args.cluster))
-    except ClusterFileError as exc:
+        failsafe = parse_failsafe(args.failsafe_inbound, args.failsafe_outbound)
+        compiled = compile_cluster(load_cluster_file(args.cluster), failsafe)
+    except (ClusterFileError, ValueError) as exc:
         print(f"picket matrix: {exc}", file=sys.stderr)
         return 2
     for problem in compiled.problems:
         print(f"problem: {problem}", file=sys.stderr)
-    pods = sorted(k for k, e in compiled.endpoints.items() if e.endpoint.kind is EndpointKind.POD)
+    pods = matrix_keys(compiled)
     allowed = matrix(compiled, pods, Protocol(args.protocol), args.port)
     if args.format == "json":
         print(json.dumps({"port": args.port, "protocol": args.protocol, "pods": pods, "allowed": allowed}))

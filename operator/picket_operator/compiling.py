@@ -1,14 +1,20 @@
 """The full compile: cluster objects in, ``picket.model.Compiled`` out. Pure, no I/O.
 
-``compile_cluster(objects)`` reads raw Namespace, Pod and policy objects (any kind a frontend is
-registered for; later duplicates replace earlier ones, like upserts), then:
+``compile_cluster(objects, failsafe)`` reads raw Namespace, Pod and policy objects (any kind a
+frontend is registered for) and Calico HostEndpoint, GlobalNetworkSet and NetworkSet objects
+(later duplicates replace earlier ones, like upserts), then:
 
-1. builds denormalised pod views (``views``) and indexes the endpoints (``indexing``);
+1. builds denormalised endpoint views (pods, host endpoints: ``views``, ``hostviews``) and indexes
+   them (``indexing``), and indexes the network sets joined with their namespaces;
 2. translates every policy through its frontend (``frontends`` -> ``ir.Policy``) and plans it
    (``planning``); a policy with problems is left out entirely;
 3. finds the endpoints each policy selects through the index, and builds every endpoint's rule
    sets from the plans of the policies that select it;
-4. fills every peer set any applied policy uses, from the endpoints its selector can match.
+4. fills every peer set any applied policy uses, from the endpoints its selector can match and,
+   for Calico selectors, the nets of the network sets it matches.
+
+``failsafe`` (``calico.hosts.Failsafe``; default Calico's ports) frames every host endpoint's rule
+sets.
 
 ``incremental.IncrementalCompiler`` must always equal this function on the same objects (a
 property test checks it), so this is the reference for what the compiled state is. Used by
@@ -22,7 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from picket.model import Compiled, PeerSet, Problem
-from picket_operator import frontends
+from picket_operator import frontends, ir
+from picket_operator.calico.hosts import Failsafe
+from picket_operator.hostviews import NetworkSetView, host_view, network_set_key, network_set_view, object_name
 from picket_operator.indexing import EndpointIndex
 from picket_operator.planning import (
     NamedPortPeers,
@@ -31,16 +39,19 @@ from picket_operator.planning import (
     endpoint_rules,
     make_peer_set,
     named_port_warnings,
+    network_set_entries,
     peer_entries,
     selects,
 )
-from picket_operator.views import NamespaceView, PodFacts, default_namespace, parse_namespace, parse_pod
+from picket_operator.views import NamespaceView, PodFacts, PodView, default_namespace, parse_namespace, parse_pod
 
 
 @dataclass
 class ParsedCluster:
     namespaces: dict[str, NamespaceView] = field(default_factory=dict)
     pods: dict[str, PodFacts] = field(default_factory=dict)
+    hosts: dict[str, PodView] = field(default_factory=dict)
+    network_sets: dict[str, NetworkSetView] = field(default_factory=dict)  # not yet joined
     plans: dict[tuple[str, str, str], PolicyPlan] = field(default_factory=dict)
     problems: dict[tuple[str, ...], tuple[Problem, ...]] = field(default_factory=dict)  # by object
 
@@ -60,6 +71,8 @@ def parse_objects(objects: Iterable[Mapping[str, Any]]) -> ParsedCluster:
                 out.pods[facts.view.key] = facts
             # An object without a name cannot be stored (or deleted): only reported.
             out.problems[("Pod", facts.view.key if facts else f"#{number}")] = problems
+        elif frontends.object_kind(obj) is not None:
+            _parse_calico_object(out, obj)
         else:
             key = frontends.policy_key(obj)
             translation = frontends.translate(obj)
@@ -70,18 +83,43 @@ def parse_objects(objects: Iterable[Mapping[str, Any]]) -> ParsedCluster:
     return out
 
 
+def _parse_calico_object(out: ParsedCluster, obj: Mapping[str, Any]) -> None:
+    """A HostEndpoint or network set; a broken later version removes the earlier one (an upsert)."""
+    kind = str(obj.get("kind"))
+    namespace, name = object_name(obj)
+    if kind == "HostEndpoint":
+        host, problems = host_view(obj)
+        out.hosts.pop(f"host/{name}", None)
+        if host is not None:
+            out.hosts[host.key] = host
+        out.problems[(kind, name)] = problems
+        return
+    view, problems = network_set_view(obj)
+    namespace = (namespace or "default") if kind == "NetworkSet" else ""
+    out.network_sets.pop(network_set_key(kind, namespace, name), None)
+    if view is not None:
+        out.network_sets[view.key] = view
+    out.problems[(kind, namespace, name)] = problems
+
+
 def sorted_problems(groups: Iterable[tuple[Problem, ...]]) -> tuple[Problem, ...]:
     every = [p for group in groups for p in group]
     return tuple(sorted(every, key=lambda p: (p.kind, p.namespace, p.name, p.field, p.message)))
 
 
-def compile_cluster(objects: Iterable[Mapping[str, Any]]) -> Compiled:
+def compile_cluster(objects: Iterable[Mapping[str, Any]], failsafe: Failsafe | None = None) -> Compiled:
     parsed = parse_objects(objects)
-    index = EndpointIndex()
+    index: EndpointIndex[PodView] = EndpointIndex()
     for facts in parsed.pods.values():
         if facts.is_endpoint:
             ns = parsed.namespaces.get(facts.view.namespace) or default_namespace(facts.view.namespace)
             index.add(facts.joined(ns))
+    for host in parsed.hosts.values():
+        index.add(host)
+    sets: EndpointIndex[NetworkSetView] = EndpointIndex()
+    for nset in parsed.network_sets.values():
+        sets.add(nset.joined(parsed.namespaces.get(nset.namespace) or default_namespace(nset.namespace))
+                 if nset.namespace else nset)
     selecting: dict[str, list[PolicyPlan]] = {key: [] for key in index.views}
     definitions: dict[str, PeerDefinition] = {}
     warnings = []
@@ -91,17 +129,23 @@ def compile_cluster(objects: Iterable[Mapping[str, Any]]) -> Compiled:
         for key in selected:
             selecting[key].append(plan)
         warnings.append(named_port_warnings(plan.policy, (index.views[k] for k in selected), index.declares))
-    endpoints = {key: endpoint_rules(index.views[key], plans) for key, plans in selecting.items()}
-    peer_sets = {name: _fill(name, d, index) for name, d in definitions.items()}
+    endpoints = {key: endpoint_rules(index.views[key], plans, failsafe) for key, plans in selecting.items()}
+    peer_sets = {name: _fill(name, d, index, sets) for name, d in definitions.items()}
     return Compiled(endpoints, peer_sets, sorted_problems([*parsed.problems.values(), *warnings]))
 
 
-def _fill(name: str, definition: PeerDefinition, index: EndpointIndex) -> PeerSet:
+def _fill(
+    name: str, definition: PeerDefinition, index: EndpointIndex[PodView], sets: EndpointIndex[NetworkSetView]
+) -> PeerSet:
+    set_keys: Iterable[str] = ()
     if isinstance(definition, NamedPortPeers):
         candidates: Iterable[str] = index.with_port_names(definition.names)
     elif definition.selector is None:
         candidates = ()
     else:
         candidates = index.candidates(definition.selector.index_hint())
-    entries = (e for key in candidates for e in peer_entries(definition, index.views[key]))
+        if ir.selects_network_sets(definition.selector):
+            set_keys = sets.candidates(definition.selector.index_hint())
+    entries = [e for key in candidates for e in peer_entries(definition, index.views[key])]
+    entries += [e for key in set_keys for e in network_set_entries(definition, sets.views[key])]
     return make_peer_set(name, definition, entries)

@@ -10,6 +10,14 @@ Policy keys are ``(kind, namespace, name)``; ``kind`` is the bare kind for netwo
 projectcalico.org"``, ``"GlobalNetworkPolicy.projectcalico.org"``), like kubectl's resource.group,
 so that equally named kinds of different groups never collide. ``resolve_kind`` accepts a bare
 kind for other groups too when it is unambiguous.
+
+Legacy NetworkPolicies (``extensions/v1beta1``, ``networking.k8s.io/v1beta1``) go to
+``legacy.translate_legacy_policy`` (convert to v1, then the v1 frontend) and share the key kind
+``NetworkPolicy``: the API server stored every version of a NetworkPolicy as one object.
+
+Calico ``HostEndpoint``, ``GlobalNetworkSet`` and ``NetworkSet`` are not policies but arrive on
+the same path (``IncrementalCompiler.upsert_policy`` dispatches them): ``OBJECT_KINDS`` lists them
+so that keys and ``resolve_kind`` know them.
 """
 
 from __future__ import annotations
@@ -22,12 +30,21 @@ from picket.model import Problem
 from picket_operator import ir
 
 K8S_GROUP = "networking.k8s.io"
+CALICO_GROUP = "projectcalico.org"
+LEGACY_FRONTEND = "picket_operator.legacy:translate_legacy_policy"
 BUILTIN: dict[tuple[str, str], str] = {
     (K8S_GROUP, "NetworkPolicy"): "picket_operator.k8s_frontend:translate_network_policy",
+    ("extensions", "NetworkPolicy"): LEGACY_FRONTEND,
     ("projectcalico.org", "GlobalNetworkPolicy"): "picket_operator.calico.frontend:translate",
     ("projectcalico.org", "NetworkPolicy"): "picket_operator.calico.frontend:translate",
 }
+# Versions of a group whose objects need another frontend than the group's current version.
+LEGACY_VERSIONS: dict[tuple[str, str], str] = {(f"{K8S_GROUP}/v1beta1", "NetworkPolicy"): LEGACY_FRONTEND}
+# Non-policy objects the compiler takes on the policy path (endpoints and address sets).
+OBJECT_KINDS = frozenset({(CALICO_GROUP, "HostEndpoint"), (CALICO_GROUP, "GlobalNetworkSet"),
+                          (CALICO_GROUP, "NetworkSet")})
 _registered: dict[tuple[str, str], ir.Frontend] = {}
+_loaded: dict[str, ir.Frontend] = {}
 
 
 def register_frontend(group: str, kind: str, frontend: ir.Frontend) -> None:
@@ -41,11 +58,18 @@ def group_of(obj: Mapping[str, Any]) -> str:
 
 
 def qualified_kind(group: str, kind: str) -> str:
-    return kind if group == K8S_GROUP else f"{kind}.{group}"
+    same_as_k8s = group == K8S_GROUP or (group, kind) == ("extensions", "NetworkPolicy")
+    return kind if same_as_k8s else f"{kind}.{group}"
 
 
 def known_kinds() -> set[str]:
-    return {qualified_kind(g, k) for g, k in (*BUILTIN, *_registered)}
+    return {qualified_kind(g, k) for g, k in (*BUILTIN, *_registered, *OBJECT_KINDS)}
+
+
+def object_kind(obj: Mapping[str, Any]) -> str | None:
+    """The bare kind of a HostEndpoint / (Global)NetworkSet object, None for anything else."""
+    kind = obj.get("kind")
+    return kind if isinstance(kind, str) and (group_of(obj), kind) in OBJECT_KINDS else None
 
 
 def resolve_kind(kind: str) -> str:
@@ -62,30 +86,33 @@ def is_policy(obj: Mapping[str, Any]) -> bool:
     return isinstance(kind, str) and frontend_for(group_of(obj), kind) is not None
 
 
-def frontend_for(group: str, kind: str) -> ir.Frontend | None:
-    if (group, kind) in _registered:
+def frontend_for(group: str, kind: str, api_version: str = "") -> ir.Frontend | None:
+    target = LEGACY_VERSIONS.get((api_version, kind))
+    if target is None and (group, kind) in _registered:
         return _registered[(group, kind)]
-    target = BUILTIN.get((group, kind))
-    if target is None:
-        return None
-    module_name, func_name = target.split(":")
-    frontend: ir.Frontend = getattr(importlib.import_module(module_name), func_name)
-    _registered[(group, kind)] = frontend
-    return frontend
+    target = target or BUILTIN.get((group, kind))
+    return None if target is None else _load(target)
+
+
+def _load(target: str) -> ir.Frontend:
+    if target not in _loaded:
+        module_name, func_name = target.split(":")
+        _loaded[target] = getattr(importlib.import_module(module_name), func_name)
+    return _loaded[target]
 
 
 def policy_key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
     assert isinstance(meta, Mapping)
     kind, group = str(obj.get("kind", "")), group_of(obj)
-    default_ns = "default" if group == K8S_GROUP or kind == "NetworkPolicy" else ""
+    default_ns = "default" if group == K8S_GROUP or kind in ("NetworkPolicy", "NetworkSet") else ""
     return (qualified_kind(group, kind), str(meta.get("namespace", default_ns)), str(meta.get("name", "")))
 
 
 def translate(obj: Mapping[str, Any]) -> ir.Translation:
     """Translate any policy object; an unknown apiVersion/kind is a Problem, not a crash."""
     kind, group = str(obj.get("kind", "")), group_of(obj)
-    frontend = frontend_for(group, kind)
+    frontend = frontend_for(group, kind, str(obj.get("apiVersion", "")))
     if frontend is None:
         _, ns, name = policy_key(obj)
         message = f"no frontend for apiVersion {obj.get('apiVersion')!r} kind {kind!r}; ignored"

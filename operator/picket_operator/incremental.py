@@ -12,7 +12,16 @@ What each event recomputes:
 * namespace upsert/delete: the same, for each endpoint of that namespace (its labels and the
   legacy isolation annotation are denormalised into every pod view);
 * policy upsert/delete: the endpoints the old or new version selects, and the peer sets that
-  start or stop being referenced (filled from the index when created).
+  start or stop being referenced (filled from the index when created);
+* HostEndpoint upsert/delete: like a pod (it is an endpoint, key ``host/<name>``, always with
+  rule sets: failsafe first, default deny last);
+* GlobalNetworkSet / NetworkSet upsert/delete: the peer sets whose (Calico) selector may match
+  the old or new version (the peer-set index lookup), which gain or lose its nets; a NetworkSet
+  is re-joined when its namespace's labels change.
+
+HostEndpoint and network-set objects arrive through ``upsert_policy``/``delete_policy`` (dispatched
+on kind, so a watcher of any projectcalico.org kind needs nothing else) or through their own
+methods (``upsert_host_endpoint``, ``upsert_network_set`` and the deletes).
 
 ``Changes`` remembers the state of everything an event touched before its first change, so the
 returned ``Delta`` lists exactly the endpoints and peer sets whose content differs afterwards.
@@ -28,8 +37,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from picket.model import Compiled, EndpointRules, PeerSet, Problem
-from picket_operator import frontends
+from picket_operator import frontends, ir
+from picket_operator.calico.hosts import Failsafe
 from picket_operator.compiling import sorted_problems
+from picket_operator.hostviews import NetworkSetView, host_view, network_set_key, network_set_view, object_name
 from picket_operator.indexing import EndpointIndex, SelectorIndex
 from picket_operator.planning import (
     NamedPortPeers,
@@ -38,6 +49,7 @@ from picket_operator.planning import (
     endpoint_rules,
     make_peer_set,
     named_port_warnings,
+    network_set_entries,
     peer_entries,
     selects,
 )
@@ -106,10 +118,13 @@ def _pid(key: PolicyKey) -> str:
 
 
 class IncrementalCompiler:
-    def __init__(self) -> None:
+    def __init__(self, failsafe: Failsafe | None = None) -> None:
+        self._failsafe = failsafe  # frames host endpoints' rule sets (None: Calico's defaults)
         self._namespaces: dict[str, NamespaceView] = {}
         self._pods: dict[str, PodFacts] = {}
-        self._index = EndpointIndex()
+        self._index: EndpointIndex[PodView] = EndpointIndex()
+        self._set_facts: dict[str, NetworkSetView] = {}  # network sets, not joined
+        self._sets: EndpointIndex[NetworkSetView] = EndpointIndex()  # joined with their namespace
         self._plans: dict[PolicyKey, PolicyPlan] = {}
         self._plan_ids: dict[str, PolicyKey] = {}
         self._policy_index = SelectorIndex()
@@ -144,6 +159,8 @@ class IncrementalCompiler:
         if before != ns:
             for key in sorted(self._index.by_namespace.get(ns.name, ())):
                 self._replace_endpoint(key, self._pods[key].joined(ns), changes)
+            for key in sorted(self._sets.by_namespace.get(ns.name, ())):
+                self._replace_network_set(key, self._set_facts[key].joined(ns), changes)
         return changes.delta(problems)
 
     def _namespace(self, name: str) -> NamespaceView:
@@ -203,7 +220,7 @@ class IncrementalCompiler:
 
     def _recompute(self, key: str) -> None:
         plans = [self._plans[p] for p in self._selecting.get(key, ())]
-        self._endpoints[key] = endpoint_rules(self._index.views[key], plans)
+        self._endpoints[key] = endpoint_rules(self._index.views[key], plans, self._failsafe)
 
     def _update_members(self, name: str, before: Iterable[str], after: Iterable[str], changes: Changes) -> None:
         members = self._members[name]
@@ -216,8 +233,75 @@ class IncrementalCompiler:
             changes.entry(name, entry, entry in members)
             members[entry] += 1
 
+    # -- host endpoints and network sets ------------------------------------------------------
+    def upsert_host_endpoint(self, obj: Mapping[str, Any]) -> Delta:
+        """A HostEndpoint; a version with problems is not applied (the endpoint goes away)."""
+        view, problems = host_view(obj)
+        name = view.name if view is not None else object_name(obj)[1]
+        self._problems[("HostEndpoint", name)] = problems
+        changes = Changes(self)
+        self._replace_endpoint(f"host/{name}", view, changes)
+        return changes.delta(problems)
+
+    def delete_host_endpoint(self, name: str) -> Delta:
+        self._problems.pop(("HostEndpoint", name), None)
+        changes = Changes(self)
+        self._replace_endpoint(f"host/{name}", None, changes)
+        return changes.delta(())
+
+    def upsert_network_set(self, obj: Mapping[str, Any]) -> Delta:
+        """A GlobalNetworkSet or NetworkSet; a version with problems is not applied."""
+        kind = str(obj.get("kind"))
+        view, problems = network_set_view(obj)
+        namespace, name = object_name(obj)
+        namespace = (namespace or "default") if kind == "NetworkSet" else ""
+        key = network_set_key(kind, namespace, name)
+        self._problems[(kind, namespace, name)] = problems
+        changes = Changes(self)
+        if view is None:
+            self._set_facts.pop(key, None)
+        else:
+            self._set_facts[key] = view
+        joined = view.joined(self._namespace(namespace)) if view is not None and namespace else view
+        self._replace_network_set(key, joined, changes)
+        return changes.delta(problems)
+
+    def delete_network_set(self, kind: str, namespace: str, name: str) -> Delta:
+        """``kind``: GlobalNetworkSet (``namespace`` "") or NetworkSet."""
+        namespace = (namespace or "default") if kind == "NetworkSet" else ""
+        self._problems.pop((kind, namespace, name), None)
+        key = network_set_key(kind, namespace, name)
+        self._set_facts.pop(key, None)
+        changes = Changes(self)
+        self._replace_network_set(key, None, changes)
+        return changes.delta(())
+
+    def _replace_network_set(self, key: str, view: NetworkSetView | None, changes: Changes) -> None:
+        old = self._sets.views.get(key)
+        if old == view:
+            return
+        names: set[str] = set()
+        for v in (old, view):
+            if v is not None:
+                names |= self._peer_index.lookup(v)
+        for name in names:
+            definition = self._definitions[name]
+            before = network_set_entries(definition, old) if old is not None else ()
+            after = network_set_entries(definition, view) if view is not None else ()
+            if before != after:
+                self._update_members(name, before, after, changes)
+        self._sets.remove(key)
+        if view is not None:
+            self._sets.add(view)
+
     # -- policies ---------------------------------------------------------------------------
     def upsert_policy(self, obj: Mapping[str, Any]) -> Delta:
+        """Any policy kind; HostEndpoint and (Global)NetworkSet objects are dispatched on kind."""
+        other = frontends.object_kind(obj)
+        if other == "HostEndpoint":
+            return self.upsert_host_endpoint(obj)
+        if other is not None:
+            return self.upsert_network_set(obj)
         key = frontends.policy_key(obj)
         translation = frontends.translate(obj)
         self._problems[("Policy", *key)] = translation.problems
@@ -228,7 +312,14 @@ class IncrementalCompiler:
         return changes.delta(translation.problems + self._warnings(key))
 
     def delete_policy(self, kind: str, namespace: str, name: str) -> Delta:
-        key = (frontends.resolve_kind(kind), namespace, name)
+        """``kind`` as ``frontends.qualified_kind`` makes it, or bare when unambiguous."""
+        resolved = frontends.resolve_kind(kind)
+        bare, _, group = resolved.partition(".")
+        if (group, bare) in frontends.OBJECT_KINDS:
+            if bare == "HostEndpoint":
+                return self.delete_host_endpoint(name)
+            return self.delete_network_set(bare, namespace, name)
+        key = (resolved, namespace, name)
         self._problems.pop(("Policy", *key), None)
         changes = Changes(self)
         self._set_policy(key, None, changes)
@@ -284,6 +375,10 @@ class IncrementalCompiler:
             candidates = ()  # CIDRs only: no endpoint ever changes it
         for k in candidates:
             members.update(peer_entries(definition, self._index.views[k]))
+        selector = None if isinstance(definition, NamedPortPeers) else definition.selector
+        if selector is not None and ir.selects_network_sets(selector):
+            for k in self._sets.candidates(selector.index_hint()):
+                members.update(network_set_entries(definition, self._sets.views[k]))
         self._members[name] = members
 
     def _release(self, name: str, key: PolicyKey, changes: Changes) -> None:

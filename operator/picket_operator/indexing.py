@@ -5,17 +5,37 @@ label and declared port name, and answers ``candidates(hint)``: a superset of th
 selector with that ``ir.IndexHint`` can match (the smallest indexed bucket). ``SelectorIndex`` is
 the reverse: named selectors filed under one bucket of their hint, so ``lookup(view)`` returns the
 selectors that might match one endpoint without trying them all. Both are used by ``compiling``
-(full compile) and ``incremental`` (events).
+(full compile) and ``incremental`` (events). ``EndpointIndex`` is generic over what it holds:
+endpoint views (pods and host endpoints) in one index, network-set views in another.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Generic, Protocol, TypeVar
 
-from picket.model import Protocol
+from picket.model import Protocol as IPProtocol
 from picket_operator.ir import IndexHint
-from picket_operator.views import PodView
+from picket_operator.views import NamedPort, PodView
+
+
+class Indexed(Protocol):
+    """What the indices read of a view (``views.PodView``, ``hostviews.NetworkSetView``)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+    @property
+    def namespace_labels(self) -> Mapping[str, str]: ...
+    @property
+    def named_ports(self) -> tuple[NamedPort, ...]: ...
+    def resolve(self, name: str, protocol: IPProtocol) -> int | None: ...
+
+
+V = TypeVar("V", bound=Indexed)
 
 
 def _add(index: dict[Any, set[str]], key: Any, value: str) -> None:
@@ -33,15 +53,15 @@ def _discard(index: dict[Any, set[str]], key: Any, value: str) -> None:
 _EMPTY: frozenset[str] = frozenset()
 
 
-class EndpointIndex:
+class EndpointIndex(Generic[V]):
     def __init__(self) -> None:
-        self.views: dict[str, PodView] = {}
+        self.views: dict[str, V] = {}
         self.by_namespace: dict[str, set[str]] = {}
         self.by_label: dict[tuple[str, str], set[str]] = {}
         self.by_namespace_label: dict[tuple[str, str], set[str]] = {}
         self.by_port_name: dict[str, set[str]] = {}
 
-    def add(self, view: PodView) -> None:
+    def add(self, view: V) -> None:
         key = view.key
         self.views[key] = view
         _add(self.by_namespace, view.namespace, key)
@@ -52,7 +72,7 @@ class EndpointIndex:
         for port in view.named_ports:
             _add(self.by_port_name, port.name, key)
 
-    def remove(self, key: str) -> PodView | None:
+    def remove(self, key: str) -> V | None:
         view = self.views.pop(key, None)
         if view is None:
             return None
@@ -77,7 +97,7 @@ class EndpointIndex:
             return self.views.keys()
         return min(buckets, key=len)
 
-    def declares(self, name: str, protocol: Protocol) -> bool:
+    def declares(self, name: str, protocol: IPProtocol) -> bool:
         """Whether any endpoint declares a container port ``name`` with ``protocol``."""
         return any(self.views[k].resolve(name, protocol) is not None for k in self.by_port_name.get(name, ()))
 
@@ -86,6 +106,9 @@ class EndpointIndex:
         for name in names:
             out |= self.by_port_name.get(name, _EMPTY)
         return out
+
+
+Endpoints = EndpointIndex[PodView]
 
 
 class SelectorIndex:
@@ -144,7 +167,7 @@ class SelectorIndex:
         else:
             self._always.discard(name)
 
-    def lookup(self, view: PodView) -> set[str]:
+    def lookup(self, view: Indexed) -> set[str]:
         out = set(self._always)
         out |= self._by_namespace.get(view.namespace, _EMPTY)
         for key, value in view.labels.items():

@@ -29,8 +29,10 @@ How the compiler reads a ``Policy``:
 
 Selectors are any object with ``matches``/``canonical``/``index_hint`` (see ``Selector``): the
 Kubernetes frontend uses ``selectors.PeerSelector``; the Calico frontend brings its own expression
-selectors. ``canonical()`` must be equal exactly when two selectors always select the same
-endpoints, because it names (and so shares) the peer set.
+selectors, which also match network sets (``selects_network_sets``: a class attribute
+``matches_network_sets = True``); a peer set of such a selector then carries those sets' nets.
+``canonical()`` must be equal exactly when two selectors always select the same endpoints,
+because it names (and so shares) the peer set.
 """
 
 from __future__ import annotations
@@ -73,6 +75,11 @@ class Selector(TypingProtocol):
     def index_hint(self) -> IndexHint:
         """A necessary condition for ``matches`` (``IndexHint()`` if none is known)."""
         ...
+
+
+def selects_network_sets(selector: Selector) -> bool:
+    """Whether peers of this selector include matching GlobalNetworkSets/NetworkSets (Calico's do)."""
+    return bool(getattr(selector, "matches_network_sets", False))
 
 
 @dataclass(frozen=True)

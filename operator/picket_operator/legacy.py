@@ -19,9 +19,14 @@ In v1, a policy isolates exactly the pods it selects and the annotation means no
 * every fix v1 needs (lowercase ``protocol: tcp`` -> ``TCP``) is made and reported.
 
 Pure functions for the compiler: ``legacy_isolation(namespace) -> (isolated, problem)`` reads the
-annotation (a malformed one is a ``Problem`` and means "not isolated"); ``default_deny_ingress``
-builds the v1 policy the compiler can add for an isolated namespace. ``convert_main`` is the
-``picket convert`` command (the only I/O here).
+annotation (a malformed one is a ``Problem`` and means "not isolated"; ``views`` uses it);
+``default_deny_ingress`` builds the v1 policy equivalent to the annotation.
+``translate_legacy_policy`` is the frontend ``frontends`` registers for v1beta1 policies met live
+(a cluster file, an old manifest): ``convert_policy`` then the v1 frontend, i.e. **v1 semantics**
+plus the annotation, which the compiler honours by itself. That is not the old model (there a
+policy in a namespace without the annotation had no effect; here it isolates the pods it selects):
+``picket convert`` is the meaning-preserving path. ``convert_main`` is the ``picket convert``
+command (the only I/O here).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from typing import Any
 import yaml
 
 from picket.model import Problem
+from picket_operator.ir import Translation
+from picket_operator.k8s_frontend import translate_network_policy
 
 ANNOTATION = "net.beta.kubernetes.io/network-policy"
 ANNOTATION_FIELD = f"metadata.annotations[{ANNOTATION}]"
@@ -130,6 +137,19 @@ def convert_policy(doc: Mapping[str, Any]) -> tuple[dict[str, Any] | None, tuple
     out_meta = {k: v for k, v in meta.items() if k in ("name", "namespace", "labels", "annotations")}
     out_meta["namespace"] = ns
     return {"apiVersion": V1, "kind": "NetworkPolicy", "metadata": out_meta, "spec": spec}, tuple(notes)
+
+
+def translate_legacy_policy(doc: Mapping[str, Any]) -> Translation:
+    """The live frontend for v1beta1 NetworkPolicies: convert, then compile as v1.
+
+    The conversion notes (``'tcp' -> 'TCP'``) come back as warnings of the applied policy; a
+    policy that cannot be converted is not applied and its notes say why.
+    """
+    converted, notes = convert_policy(doc)
+    if converted is None:
+        return Translation(None, notes)
+    translation = translate_network_policy(converted)
+    return Translation(translation.policy, notes + translation.problems)
 
 
 def _items(value: Any) -> list[Any]:

@@ -3,10 +3,16 @@
 * ``plan_policy(policy)`` is done once per policy version: it names every peer set the policy
   uses (``peer_set_name``: a hash of the canonical peer, so equal selectors share one set) and
   pre-builds the policy's ``PolicyRules`` where they do not depend on the endpoint.
-* ``endpoint_rules(view, plans)`` builds one endpoint's ``EndpointRules`` from the plans of the
-  policies that select it (any direction).
-* ``peer_entries(definition, view)`` is what one endpoint contributes to one peer set, and
-  ``make_peer_set`` builds the set from all contributions.
+* ``endpoint_rules(view, plans, failsafe)`` builds one endpoint's ``EndpointRules`` from the plans
+  of the policies that select it (any direction). A host endpoint always gets both rule sets,
+  framed by ``calico.hosts.host_rule_set``: failsafe ports first, its policies' tiers, then deny
+  (unless it has the default-allow profile), whether or not any policy selects it.
+* ``peer_entries(definition, view)`` is what one endpoint contributes to one peer set,
+  ``network_set_entries(definition, set_view)`` what one network set contributes (its nets, for
+  Calico selectors that match it), and ``make_peer_set`` builds the set from all contributions:
+  ``hash:ip`` while every entry is an address, ``hash:net`` (addresses as /32 or /128) as soon as
+  a network set brings a wider CIDR. A host-sized net is entered as the address, so the entries
+  determine the set exactly (``incremental`` relies on that to report exact deltas).
 
 Used by ``compiling.compile_cluster`` (everything at once) and ``incremental`` (what an event
 touches). Pure: no I/O.
@@ -20,6 +26,7 @@ from dataclasses import dataclass
 
 from picket.model import (
     Direction,
+    EndpointKind,
     EndpointRules,
     PeerSet,
     PeerSetKind,
@@ -33,6 +40,8 @@ from picket.model import (
     stable_hash,
 )
 from picket_operator import ir
+from picket_operator.calico.hosts import Failsafe, HostEndpoint, host_rule_set
+from picket_operator.hostviews import NetworkSetView
 from picket_operator.legacy import ANNOTATION as LEGACY_ANNOTATION
 from picket_operator.views import PodView
 
@@ -130,7 +139,10 @@ def _model_rule(plan: RulePlan, view: PodView | None) -> Rule | None:
 
 
 def selects(plan: PolicyPlan, view: PodView) -> bool:
-    return plan.policy.applies_to.matches(view.labels, view.namespace, view.namespace_labels)
+    policy = plan.policy
+    return view.kind in policy.endpoint_kinds and policy.applies_to.matches(
+        view.labels, view.namespace, view.namespace_labels
+    )
 
 
 def legacy_policy_name(namespace: str) -> str:
@@ -138,11 +150,19 @@ def legacy_policy_name(namespace: str) -> str:
 
 
 def rule_set(direction: Direction, view: PodView, plans: Iterable[PolicyPlan]) -> RuleSet | None:
-    """An endpoint is isolated in a direction iff some selecting policy affects that direction."""
+    """A pod is isolated in a direction iff some selecting policy affects that direction."""
+    tiers = policy_tiers(direction, view, plans)
+    if not tiers:
+        return None  # "By default, a pod is non-isolated": everything is allowed.
+    return RuleSet(direction, tiers)
+
+
+def policy_tiers(direction: Direction, view: PodView, plans: Iterable[PolicyPlan]) -> tuple[Tier, ...]:
+    """The tiers of the selecting policies that affect ``direction``, in order (may be empty)."""
     affecting = [p for p in plans if direction in p.policy.directions]
     legacy = direction is Direction.INGRESS and view.legacy_ingress_isolation
     if not affecting and not legacy:
-        return None  # "By default, a pod is non-isolated": everything is allowed.
+        return ()
     affecting.sort(key=lambda p: (p.policy.tier.order, p.policy.tier.name, p.policy.sort_key()))
     tiers: dict[ir.TierRef, list[PolicyRules]] = {}
     for plan in affecting:
@@ -150,11 +170,18 @@ def rule_set(direction: Direction, view: PodView, plans: Iterable[PolicyPlan]) -
     if legacy:
         tiers.setdefault(ir.K8S_TIER, []).append(PolicyRules(legacy_policy_name(view.namespace), ()))
     ordered = sorted(tiers.items(), key=lambda item: (item[0].order, item[0].name))
-    return RuleSet(direction, tuple(Tier(t.name, tuple(prs), t.default) for t, prs in ordered))
+    return tuple(Tier(t.name, tuple(prs), t.default) for t, prs in ordered)
 
 
-def endpoint_rules(view: PodView, plans: Iterable[PolicyPlan]) -> EndpointRules:
+def endpoint_rules(view: PodView, plans: Iterable[PolicyPlan], failsafe: Failsafe | None = None) -> EndpointRules:
     selecting = list(plans)
+    if view.kind is EndpointKind.HOST:
+        host = HostEndpoint(view.endpoint(), view.labels, default_allow=view.default_allow)
+        return EndpointRules(
+            view.endpoint(),
+            host_rule_set(Direction.INGRESS, policy_tiers(Direction.INGRESS, view, selecting), host, failsafe),
+            host_rule_set(Direction.EGRESS, policy_tiers(Direction.EGRESS, view, selecting), host, failsafe),
+        )
     return EndpointRules(
         view.endpoint(),
         rule_set(Direction.INGRESS, view, selecting),
@@ -180,6 +207,49 @@ def peer_entries(definition: PeerDefinition, view: PodView) -> tuple[str, ...]:
     return tuple(ip for ip in view.ips if _in_nets(ip, definition.nets, definition.excepts))
 
 
+def network_set_entries(definition: PeerDefinition, view: NetworkSetView) -> tuple[str, ...]:
+    """The nets a network set contributes to a peer set: all of them when the peer's (Calico)
+    selector matches the set, cut down to the peer's own ``nets`` when it has some (ANDed)."""
+    if isinstance(definition, NamedPortPeers) or definition.selector is None:
+        return ()
+    selector = definition.selector
+    if not ir.selects_network_sets(selector) or not selector.matches(
+        view.labels, view.namespace, view.namespace_labels
+    ):
+        return ()
+    nets = [_network(n) for n in view.nets]
+    if definition.nets:
+        nets = [c for n in nets for m in map(_network, definition.nets) if (c := _overlap(n, m)) is not None]
+    return tuple(dict.fromkeys(_entry(n) for n in nets))
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _network(text: str) -> Network:
+    return ipaddress.ip_network(text, strict=False)
+
+
+def _overlap(a: Network, b: Network) -> Network | None:
+    """Two CIDRs overlap only by one containing the other: the smaller one is the overlap."""
+    if a.version != b.version:
+        return None
+    if a.subnet_of(b):  # type: ignore[arg-type]
+        return a
+    return b if b.subnet_of(a) else None  # type: ignore[arg-type]
+
+
+def _entry(net: Network) -> str:
+    """A host-sized net is entered as the address: it then merges with an endpoint's address."""
+    return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+
+
+def _host_net(entry: str) -> str:
+    if "/" in entry:
+        return entry
+    return f"{entry}/{32 if ipaddress.ip_address(entry).version == 4 else 128}"
+
+
 def _in_nets(ip: str, nets: tuple[str, ...], excepts: tuple[str, ...]) -> bool:
     addr = ipaddress.ip_address(ip)
 
@@ -195,7 +265,11 @@ def make_peer_set(name: str, definition: PeerDefinition, entries: Iterable[str])
         return PeerSet(name, PeerSetKind.IP_PORT, tuple(sorted(set(entries))), (), description)
     if definition.selector is None:
         return PeerSet(name, PeerSetKind.NET, definition.nets, definition.excepts, description)
-    return PeerSet(name, PeerSetKind.IP, tuple(sorted(set(entries))), (), description)
+    unique = set(entries)
+    if any("/" in e for e in unique):  # a network set brought a CIDR: one hash:net set for all
+        members = tuple(sorted({_host_net(e) for e in unique}))
+        return PeerSet(name, PeerSetKind.NET, members, definition.excepts, description)
+    return PeerSet(name, PeerSetKind.IP, tuple(sorted(unique)), (), description)
 
 
 def named_port_warnings(

@@ -1,6 +1,6 @@
 """Denormalised views of Namespaces and Pods, built once at the edge from raw JSON.
 
-The compiler never chases a Namespace object: a ``PodView`` carries its namespace's labels and
+The compiler never chases a Namespace object: a ``PodView`` (any endpoint) carries its namespace's labels and
 the legacy isolation flag. ``parse_namespace`` and ``parse_pod`` validate raw objects and return a
 view plus ``Problem``s; ``PodFacts.view(namespace_view)`` joins a pod with its namespace (redone
 for every pod of a namespace when the namespace changes). Called by ``compiling`` (full compile)
@@ -53,7 +53,12 @@ class NamedPort:
 
 @dataclass(frozen=True)
 class PodView:
-    """A pod as the compiler sees it: everything needed, namespace included."""
+    """An endpoint as the compiler sees it: everything needed, namespace included.
+
+    Mostly pods; a Calico HostEndpoint is one too (``kind`` HOST, namespace "", no namespace
+    labels, key ``host/<name>``; built by ``hostviews``), so indices, selection and peer sets treat
+    both alike. ``default_allow``: a host endpoint with the ``projectcalico-default-allow`` profile.
+    """
 
     namespace: str
     name: str
@@ -63,13 +68,16 @@ class PodView:
     named_ports: tuple[NamedPort, ...]
     namespace_labels: Mapping[str, str] = field(default_factory=dict)
     legacy_ingress_isolation: bool = False
+    kind: EndpointKind = EndpointKind.POD
+    interface: str = ""
+    default_allow: bool = False
 
     @property
     def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+        return f"host/{self.name}" if self.kind is EndpointKind.HOST else f"{self.namespace}/{self.name}"
 
     def endpoint(self) -> Endpoint:
-        return Endpoint(EndpointKind.POD, self.namespace, self.name, self.node, self.ips)
+        return Endpoint(self.kind, self.namespace, self.name, self.node, self.ips, self.interface)
 
     def resolve(self, name: str, protocol: Protocol) -> int | None:
         """The number of this pod's container port ``name`` with ``protocol`` (None: no such port)."""

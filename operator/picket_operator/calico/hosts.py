@@ -100,8 +100,10 @@ def _name(obj: Mapping[str, Any]) -> str:
 def _network_set(obj: Mapping[str, Any]) -> tuple[NetworkSet | None, tuple[Problem, ...]]:
     kind = str(obj.get("kind", ""))
     namespace, name, labels, spec = _meta(obj)
-    if kind == "NetworkSet":
-        namespace = namespace or "default"
+    # A NetworkSet lives in a namespace ("default" if none is given); a GlobalNetworkSet in none.
+    namespace = (namespace or "default") if kind == "NetworkSet" else ""
+    if not name:
+        return None, (Problem(kind, namespace, "", "metadata.name", "required"),)
     nets: list[str] = []
     for i, raw in enumerate(spec.get("nets") or ()):
         try:
@@ -118,6 +120,8 @@ def _host_endpoint(obj: Mapping[str, Any]) -> tuple[HostEndpoint | None, tuple[P
     def problem(field_: str, message: str) -> tuple[None, tuple[Problem, ...]]:
         return None, (Problem("HostEndpoint", "", name, field_, message),)
 
+    if not name:
+        return problem("metadata.name", "required")
     if not spec.get("node"):
         return problem("spec.node", "required: the node whose host this endpoint is")
     ips: list[str] = []
@@ -140,8 +144,42 @@ def _host_endpoint(obj: Mapping[str, Any]) -> tuple[HostEndpoint | None, tuple[P
     return HostEndpoint(endpoint, labels, profiles, tuple(ports), DEFAULT_ALLOW_PROFILE in profiles), ()
 
 
+def parse_failsafe(inbound: str | None = None, outbound: str | None = None) -> Failsafe:
+    """``Failsafe`` from Felix-style lists ``"tcp:22,udp:68"`` (None: Calico's default; "": none).
+
+    Raises ``ValueError`` naming the bad entry, for settings validation.
+    """
+    default = Failsafe()
+    return Failsafe(
+        default.inbound if inbound is None else _failsafe_ports(inbound),
+        default.outbound if outbound is None else _failsafe_ports(outbound),
+    )
+
+
+def _failsafe_ports(text: str) -> tuple[tuple[Protocol, int], ...]:
+    out: list[tuple[Protocol, int]] = []
+    for entry in (e.strip() for e in text.split(",") if e.strip()):
+        proto, _, port = entry.rpartition(":")
+        try:
+            number = int(port)
+            protocol = Protocol((proto or "tcp").upper())
+        except ValueError:
+            raise ValueError(f"failsafe port {entry!r}: expected PROTOCOL:PORT like tcp:22") from None
+        if protocol not in (Protocol.TCP, Protocol.UDP, Protocol.SCTP) or not 0 < number <= 65535:
+            raise ValueError(f"failsafe port {entry!r}: expected tcp, udp or sctp and a port 1-65535")
+        out.append((protocol, number))
+    return tuple(out)
+
+
 def failsafe_tier(direction: Direction, failsafe: Failsafe) -> Tier:
-    rules = tuple(Rule(Action.ALLOW, proto, (PortRange(port, port),)) for proto, port in failsafe.ports(direction))
+    """One Allow rule per protocol with all its failsafe ports; the tier passes everything else on."""
+    by_protocol: dict[Protocol, set[int]] = {}
+    for proto, port in failsafe.ports(direction):
+        by_protocol.setdefault(proto, set()).add(port)
+    rules = tuple(
+        Rule(Action.ALLOW, proto, tuple(PortRange(p, p) for p in sorted(ports)))
+        for proto, ports in sorted(by_protocol.items())
+    )
     return Tier("failsafe", (PolicyRules("failsafe ports", rules),), Action.PASS)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 from picket_operator.calico.selector_ast import NAMESPACE_LABEL, And, Compare, Selector
 from picket_operator.ir import IndexHint
@@ -40,6 +41,9 @@ def namespace_view(namespace: str, namespace_labels: Mapping[str, str]) -> Mappi
 
 @dataclass(frozen=True)
 class ScopedSelector:
+    # "global network sets ... that have the label" are matched by rule selectors like endpoints.
+    matches_network_sets: ClassVar[bool] = True
+
     expr: Selector
     namespace: str | None = None  # None: any namespace and non-namespaced resources
     namespace_expr: Selector | None = None
