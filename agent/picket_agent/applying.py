@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from picket_agent.desired import Desired, SetSpec
-from picket_agent.diffing import ActualSet, TablePlan, plan_sets, plan_table
+from picket_agent.diffing import ActualSet, TablePlan, plan_sets, plan_table, saved_from
 from picket_agent.iptrules import SavedTable
 
 
@@ -64,21 +64,29 @@ class Applier:
     def __init__(self, tables: TableIO, sets: SetIO) -> None:
         self.tables = tables
         self.sets = sets
+        self._sets: dict[str, ActualSet] | None = None  # what the last apply left in the kernel
 
-    def apply(self, desired: Desired, previous: Desired | None = None) -> ApplyReport:
+    def apply(self, desired: Desired, previous: Desired | None = None, verify: bool = True) -> ApplyReport:
+        """``verify=False`` trusts that the kernel still holds ``previous`` (a quick update between
+        resyncs, like kube-proxy's partial syncs); the periodic resync verifies and repairs."""
         start = time.perf_counter()
-        set_plan = plan_sets(desired, self.sets.list_owned(), report=previous is not None)
+        trusted = not verify and previous is not None and self._sets is not None
+        actual_sets = self._sets if trusted and self._sets is not None else self.sets.list_owned()
+        set_plan = plan_sets(desired, actual_sets, report=previous is not None)
         for spec in set_plan.create:
             self.sets.create(spec)
         self.tables.forget_sets({s.name for s in set_plan.create})
         for spec in set_plan.replace:
             self.sets.replace(spec)
+        self._sets = None  # unknown until this apply has finished
         with self.tables.locked():  # type: ignore[attr-defined]
-            saved = self.tables.read()
-            plan = plan_table(desired, saved, previous)
+            saved = saved_from(previous) if trusted and previous is not None else self.tables.read()
+            plan = plan_table(desired, saved, None if trusted else previous)
             if not plan.empty:
                 self.tables.write(plan, saved)
         refused = self.sets.destroy_quietly(set_plan.destroy)
+        self._sets = {n: ActualSet(s.kind.value, frozenset(s.members), frozenset(s.nomatch))
+                      for n, s in desired.sets.items()}
         return ApplyReport(
             chains_written=len(plan.rewrite),
             chains_deleted=len(plan.delete),

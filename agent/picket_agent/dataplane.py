@@ -98,7 +98,6 @@ class IptablesIO:
         for chain in plan.delete:
             t.delete_chain(chain)
         t.commit()
-        t.refresh()
 
     def _entry(self, rule: IptRule, counters: Mapping[str, list[tuple[int, int]]]) -> ct.Array[ct.c_ubyte]:
         text = rule.text()

@@ -82,6 +82,17 @@ def plan_table(desired: Desired, actual: SavedTable, previous: Desired | None = 
     return TablePlan(tuple(create), rewrite, delete, inserts, removals, tuple(repairs))
 
 
+def saved_from(previous: Desired) -> SavedTable:
+    """The table as our last successful apply left it (no counters): a quick sync diffs against it."""
+    table = SavedTable()
+    for builtin in ("INPUT", "FORWARD", "OUTPUT"):
+        hook = previous.hooks.get(builtin)
+        table.chains[builtin] = [((0, 0), hook.text())] if hook else []
+    for chain, rules in previous.chains.items():
+        table.chains[chain] = [((0, 0), r.text()) for r in rules]
+    return table
+
+
 def plan_removal(actual: SavedTable) -> TablePlan:
     """Everything of ours goes: hooks and all PICKET-* chains."""
     empty = Desired({}, {}, {})

@@ -76,40 +76,40 @@ class IpsetIO:
     @staticmethod
     async def _create_filled(core: Any, name: str, spec: SetSpec) -> None:
         await core.create(name, stype=spec.kind.value, maxelem=max(65536, 2 * len(spec.members)))
-        etype = {PeerSetKind.IP: "ip", PeerSetKind.NET: "net", PeerSetKind.IP_PORT: "ip,port"}[spec.kind]
-        for member in spec.members:
-            await core.add(name, _entry_arg(spec.kind, member), etype=etype)
-        for net in spec.nomatch:
-            await _add_nomatch(core, name, net)
+        entries = [_data(spec.kind, m, nomatch=False) for m in spec.members]
+        entries += [_data(spec.kind, m, nomatch=True) for m in spec.nomatch]
+        for start in range(0, len(entries), _BATCH):
+            await _add_batch(core, name, entries[start : start + _BATCH])
 
 
-def _entry_arg(kind: PeerSetKind, member: str) -> Any:
-    if kind is not PeerSetKind.IP_PORT:
-        return member
-    from pyroute2.ipset import PortEntry
-
-    ip, _, proto_port = member.partition(",")
-    proto, _, port = proto_port.partition(":")
-    return (ip, PortEntry(int(port), _PROTO_NUM[proto]))
+_BATCH = 500  # entries per netlink message (IPSET_ATTR_ADT carries many, as `ipset restore` sends them)
 
 
-async def _add_nomatch(core: Any, name: str, net: str) -> None:
-    """``ipset add NAME NET nomatch``: pyroute2 has no flag for it, so the message is built here."""
+def _data(kind: PeerSetKind, member: str, nomatch: bool) -> list[Any]:
+    """The IPSET_ATTR_DATA attributes of one entry."""
+    ip, _, rest = member.partition("," if kind is PeerSetKind.IP_PORT else "/")
+    attrs: list[Any] = [["IPSET_ATTR_IP_FROM", {"attrs": [["IPSET_ATTR_IPADDR_IPV4", ip]]}]]
+    if kind is PeerSetKind.NET:
+        attrs.append(["IPSET_ATTR_CIDR", int(rest or 32)])
+    elif kind is PeerSetKind.IP_PORT:
+        proto, _, port = rest.partition(":")
+        attrs += [["IPSET_ATTR_PORT", int(port)], ["IPSET_ATTR_PROTO", _PROTO_NUM[proto]]]
+    if nomatch:
+        attrs.append(["IPSET_ATTR_CADT_FLAGS", 4])  # IPSET_FLAG_NOMATCH: `ipset add S NET nomatch`
+    return ["IPSET_ATTR_DATA", {"attrs": attrs}]
+
+
+async def _add_batch(core: Any, name: str, entries: list[Any]) -> None:
     from pyroute2.ipset import _nlmsg_error
     from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST
-    from pyroute2.netlink.nfnetlink.ipset import IPSET_CMD_ADD, IPSET_FLAG_NOMATCH, ipset_msg
+    from pyroute2.netlink.nfnetlink.ipset import IPSET_CMD_ADD, ipset_msg
 
-    ip, _, cidr = net.partition("/")
     msg = ipset_msg()
-    data = [
-        ["IPSET_ATTR_IP_FROM", {"attrs": [["IPSET_ATTR_IPADDR_IPV4", ip]]}],
-        ["IPSET_ATTR_CIDR", int(cidr or 32)],
-        ["IPSET_ATTR_CADT_FLAGS", IPSET_FLAG_NOMATCH],
-    ]
     msg["attrs"] = [
         ["IPSET_ATTR_PROTOCOL", core._proto_version],
         ["IPSET_ATTR_SETNAME", name],
-        ["IPSET_ATTR_DATA", {"attrs": data}],
+        ["IPSET_ATTR_LINENO", 0],
+        ["IPSET_ATTR_ADT", {"attrs": entries}],
     ]
     await core.request(msg, IPSET_CMD_ADD, msg_flags=NLM_F_REQUEST | NLM_F_ACK, terminate=_nlmsg_error)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -71,6 +72,10 @@ class IptRule:
     target_params: tuple[Param, ...] = field(default=())
 
     def text(self) -> str:
+        return self._text
+
+    @cached_property
+    def _text(self) -> str:
         parts: list[str] = []
         if self.src:
             parts.append(f"-s {_cidr(self.src)}")

@@ -24,7 +24,7 @@ from picket.model import Compiled
 from picket_agent.applying import Applier, ApplyReport
 from picket_agent.desired import Desired
 from picket_agent.feed import Feed, merge_last_good
-from picket_agent.rendering import render
+from picket_agent.rendering import RenderCache, render
 from picket_agent.settings import AgentSettings
 
 log = logging.getLogger("picket.agent")
@@ -60,6 +60,7 @@ class SyncLoop:
         self.last_desired: Desired | None = None
         self.last_good: Compiled | None = None
         self._merged: Compiled | None = None
+        self._cache = RenderCache()
 
     def submit(self, compiled: Compiled | Feed) -> None:
         """Thread-safe; the latest submission wins."""
@@ -117,7 +118,7 @@ class SyncLoop:
         if not force_read and desired == self.last_desired:
             return SyncResult(True, skipped=True, elapsed=time.perf_counter() - start)
         try:
-            report = self.dataplane.apply(desired, self.last_desired)
+            report = self.dataplane.apply(desired, self.last_desired, verify=force_read)
         except Exception as exc:  # the kernel said no: keep the last good state, retry later
             log.exception("sync failed")
             self._observe(None, time.perf_counter() - start, desired)
@@ -133,12 +134,12 @@ class SyncLoop:
 
     def _render(self, feed: Feed) -> Desired:
         self._merged = merge_last_good(feed, self.last_good)
-        desired = render(self._merged, self.settings.render)
+        desired = render(self._merged, self.settings.render, self._cache)
         if desired.failed:
             for problem in desired.problems:
                 log.error("%s", problem)
             self._merged = merge_last_good(feed, self.last_good, desired.failed)
-            desired = render(self._merged, self.settings.render)
+            desired = render(self._merged, self.settings.render, self._cache)
         return desired
 
     def _log(self, desired: Desired, report: ApplyReport, elapsed: float) -> None:

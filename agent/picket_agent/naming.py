@@ -12,6 +12,8 @@ decide what it may touch (only names with our prefixes).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from picket.model import stable_hash
 
 CHAIN_PREFIX = "PICKET-"
@@ -32,6 +34,7 @@ _HASH_LEN = 16
 _TEMP_SUFFIX = "-t"
 
 
+@lru_cache(maxsize=65536)
 def _chain(kind: str, *parts: object) -> str:
     if kind not in _KINDS:
         raise ValueError(f"unknown chain kind {kind!r}")
@@ -65,6 +68,7 @@ def drop_id(chain: str) -> str:
     return chain.rsplit("-", 1)[-1]
 
 
+@lru_cache(maxsize=65536)
 def set_name(peer_set: str, kind: str) -> str:
     """The ipset for a compiled peer set; the kind is hashed in because a swap needs equal types."""
     name = f"{SET_PREFIX}{stable_hash([peer_set, kind], _HASH_LEN)}"

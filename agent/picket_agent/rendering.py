@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from functools import lru_cache
 
 from picket.model import (
     Compiled,
@@ -57,18 +58,40 @@ def endpoint_version(er: EndpointRules) -> str:
 
 DEFAULT_SETTINGS = RenderSettings()
 
+# What rendering one endpoint produced, and the peer-set lookups it made (name, use, kind).
+_Lookup = tuple[str, PeerSetKind, PeerSetKind]
+_Rendered = tuple[dict[str, tuple[IptRule, ...]], list[DropReason], list[tuple[str, IptRule]], list[_Lookup]]
 
-def render(compiled: Compiled, settings: RenderSettings = DEFAULT_SETTINGS) -> Desired:
-    builder = _Builder(compiled.peer_sets, settings)
+
+class RenderCache:
+    """Memo of per-endpoint output across syncs: an unchanged endpoint is not rendered again.
+
+    A hit needs the same ``EndpointRules``, the same settings and the same kinds for the peer
+    sets it referenced (their members may change freely: sets are built fresh every time).
+    """
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[EndpointRules, RenderSettings, _Rendered, str]] = {}
+
+
+def render(
+    compiled: Compiled, settings: RenderSettings = DEFAULT_SETTINGS, cache: RenderCache | None = None
+) -> Desired:
+    builder = _Builder(compiled.peer_sets, settings, cache)
     for key in sorted(compiled.endpoints):
         builder.add_endpoint(key, compiled.endpoints[key])
+    if cache is not None:
+        for key in set(cache.entries) - set(compiled.endpoints):
+            del cache.entries[key]
     return builder.finish()
 
 
 class _Builder:
-    def __init__(self, peer_sets: Mapping[str, PeerSet], settings: RenderSettings) -> None:
+    def __init__(self, peer_sets: Mapping[str, PeerSet], settings: RenderSettings, cache: RenderCache | None) -> None:
         self.peer_sets = peer_sets
         self.settings = settings
+        self.cache = cache
+        self.lookups: list[_Lookup] = []
         self.sets: dict[str, SetSpec] = {}
         self.chains: dict[str, tuple[IptRule, ...]] = {}
         self.pod_egress: list[IptRule] = []
@@ -82,27 +105,51 @@ class _Builder:
         self.failed: set[str] = set()
 
     def add_endpoint(self, key: str, er: EndpointRules) -> None:
-        sets_before = dict(self.sets)
-        try:
-            chains, drops, dispatch = self._endpoint(key, er)
-        except ValueError as exc:
-            self.sets = sets_before
-            self.problems.append(f"endpoint {key}: {exc}; skipped (its last good rules stay enforced)")
-            self.failed.add(key)
-            return
+        rendered = self._cached(key, er)
+        if rendered is None:
+            sets_before = dict(self.sets)
+            self.lookups = []
+            try:
+                chains, drops, dispatch = self._endpoint(key, er)
+            except ValueError as exc:
+                self.sets = sets_before
+                self.problems.append(f"endpoint {key}: {exc}; skipped (its last good rules stay enforced)")
+                self.failed.add(key)
+                return
+            rendered = (chains, drops, dispatch, self.lookups)
+            version = endpoint_version(er)
+            if self.cache is not None:
+                self.cache.entries[key] = (er, self.settings, rendered, version)
+        else:
+            version = self.cache.entries[key][3] if self.cache is not None else endpoint_version(er)
+        chains, drops, dispatch, _ = rendered
         self.chains.update(chains)
         self.drops.update({d.id: d for d in drops})
+        targets = self._targets()
         for target, rule in dispatch:
-            target.append(rule)
-        self.versions[key] = endpoint_version(er)
+            targets[target].append(rule)
+        self.versions[key] = version
+
+    def _cached(self, key: str, er: EndpointRules) -> _Rendered | None:
+        hit = self.cache.entries.get(key) if self.cache is not None else None
+        if hit is None or hit[0] != er or hit[1] != self.settings:
+            return None
+        for name, use, kind in hit[2][3]:
+            if self._lookup(name, use) != (naming.set_name(name, kind.value), kind):
+                return None
+        return hit[2]
+
+    def _targets(self) -> dict[str, list[IptRule]]:
+        return {"pod_in": self.pod_ingress, "pod_out": self.pod_egress, "host_in": self.host_in,
+                "host_out": self.host_out, "host_fwd": self.host_fwd}
 
     def _endpoint(
         self, key: str, er: EndpointRules
-    ) -> tuple[dict[str, tuple[IptRule, ...]], list[DropReason], list[tuple[list[IptRule], IptRule]]]:
+    ) -> tuple[dict[str, tuple[IptRule, ...]], list[DropReason], list[tuple[str, IptRule]]]:
         ep = er.endpoint
         chains: dict[str, tuple[IptRule, ...]] = {}
         drops: list[DropReason] = []
-        dispatch: list[tuple[list[IptRule], IptRule]] = []
+        dispatch: list[tuple[str, IptRule]] = []
         for direction in (Direction.INGRESS, Direction.EGRESS):
             rule_set = er.rule_set(direction)
             if rule_set is None or not rule_set.tiers:
@@ -117,19 +164,19 @@ class _Builder:
 
     def _dispatch(
         self, kind: EndpointKind, ips: tuple[str, ...], iface: str, direction: Direction, first: str, comment: str
-    ) -> list[tuple[list[IptRule], IptRule]]:
+    ) -> list[tuple[str, IptRule]]:
         ingress = direction is Direction.INGRESS
         v4 = [_ipv4(ip) for ip in ips]
         if kind is EndpointKind.POD:
             if not v4:
                 raise ValueError("a pod endpoint needs an IPv4 address")
-            target = self.pod_ingress if ingress else self.pod_egress
+            target = "pod_in" if ingress else "pod_out"
             return [(target, _by_address(first, ip, ingress, comment)) for ip in v4]
-        target = self.host_in if ingress else self.host_out
+        target = "host_in" if ingress else "host_out"
         if iface:
             out = [(target, _by_iface(first, iface, ingress, comment, goto=True))]
             if self.settings.host_apply_on_forward:
-                out.append((self.host_fwd, _by_iface(first, iface, ingress, comment + " (forwarded)", goto=False)))
+                out.append(("host_fwd", _by_iface(first, iface, ingress, comment + " (forwarded)", goto=False)))
             return out
         if v4:
             return [(target, _by_address(first, ip, ingress, comment)) for ip in v4]
@@ -138,6 +185,7 @@ class _Builder:
     def _lookup(self, peer_set: str, use: PeerSetKind) -> tuple[str, PeerSetKind]:
         ps = self.peer_sets.get(peer_set)
         kind = ps.kind if ps is not None else use
+        self.lookups.append((peer_set, use, kind))
         name = naming.set_name(peer_set, kind.value)
         if name not in self.sets:
             self.sets[name] = _set_spec(name, ps, kind, peer_set, self.problems)
@@ -229,6 +277,18 @@ def _ipv4(ip: str) -> str:
 
 
 def _set_spec(name: str, ps: PeerSet | None, kind: PeerSetKind, source: str, problems: list[str]) -> SetSpec:
+    spec, found = _set_spec_cached(name, ps, kind, source)
+    problems += found
+    return spec
+
+
+@lru_cache(maxsize=4096)
+def _set_spec_cached(name: str, ps: PeerSet | None, kind: PeerSetKind, source: str) -> tuple[SetSpec, tuple[str, ...]]:
+    problems: list[str] = []
+    return _build_set_spec(name, ps, kind, source, problems), tuple(problems)
+
+
+def _build_set_spec(name: str, ps: PeerSet | None, kind: PeerSetKind, source: str, problems: list[str]) -> SetSpec:
     if ps is None:
         # evaluating: a reference to a missing peer set matches nothing; it is created empty.
         return SetSpec(name, kind, (), (), source)

@@ -110,7 +110,7 @@ class FakeApplier:
         self.fail = fail
         self.applied: list[object] = []
 
-    def apply(self, desired, previous=None):  # type: ignore[no-untyped-def]
+    def apply(self, desired, previous=None, verify=True):  # type: ignore[no-untyped-def]
         if self.fail:
             raise RuntimeError("kernel says no")
         self.applied.append(desired)

@@ -248,3 +248,16 @@ GOLDEN_STATES = {
         [ip_set("ops", "10.244.3.4")],
     ),
 }
+
+
+def test_render_cache_gives_the_same_state_and_follows_peer_set_changes() -> None:
+    from picket_agent.rendering import RenderCache
+
+    cache = RenderCache()
+    first = GOLDEN_STATES["k8s-basic"]()
+    assert render(first, cache=cache) == render(first)
+    assert render(first, cache=cache) == render(first)  # now from the cache
+    changed = compiled(list(first.endpoints.values()), [ip_set("frontends", "10.244.9.9")])
+    assert render(changed, cache=cache) == render(changed)
+    fewer = compiled(list(first.endpoints.values())[:1])
+    assert render(fewer, cache=cache) == render(fewer) and set(cache.entries) == {"x/a"}
