@@ -21,6 +21,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
+
 from picket import labmodel
 from picket.demodrops import drop_counts, format_drops
 from picket.kube import KubeClient
@@ -99,6 +101,8 @@ class Demo:
         labmodel.apply(self.kube, base)
         keys = labmodel.keys_of(base)
         wait_until(lambda: labmodel.running(self.lab, self.kube, keys), 60)
+        for _, text in MODEL_POLICIES:  # left by an earlier 'picket demo --keep'
+            labmodel.delete(self.kube, [d for d in yaml.safe_load_all(text) if d])
         ok = True
         for title, text in MODEL_POLICIES:
             ok &= self.step(title, text, ["x", "y", "z"], 80, "TCP")
@@ -109,6 +113,7 @@ class Demo:
         base, policies = labmodel.for_lab(labmodel.load(cluster), self.lab.nodes)
         namespaces = sorted({o["metadata"]["name"] for o in base if o["kind"] == "Namespace"}
                             | {o["metadata"].get("namespace", "default") for o in base if o["kind"] == "Pod"})
+        labmodel.delete(self.kube, policies)  # left by an earlier 'picket demo --keep'
         labmodel.apply(self.kube, base)
         keys = labmodel.keys_of(base)
         wait_until(lambda: labmodel.running(self.lab, self.kube, keys), 60)

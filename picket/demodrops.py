@@ -2,7 +2,7 @@
 
 ``drop_counts`` fetches every node agent's metrics (from inside the node's network namespace,
 where the DaemonSet's hostNetwork pod would serve them) and keeps the samples of the counter
-families whose name mentions drops, keyed by (node, sample name, labels). ``format_drops``
+families whose name mentions drops (packets, not bytes), keyed by (node, sample name, labels). ``format_drops``
 prints the ones that grew between two readings.
 """
 
@@ -22,7 +22,7 @@ def parse_drops(node: str, text: str) -> Counts:
         if "drop" not in family.name:
             continue
         for sample in family.samples:
-            if sample.name.endswith(("_created", "_bucket", "_sum", "_count")):
+            if sample.name.endswith(("_created", "_bucket", "_sum", "_count")) or "bytes" in sample.name:
                 continue
             labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
             out[(node, sample.name, labels)] = float(sample.value)
