@@ -37,7 +37,13 @@ API_VERSION = "projectcalico.org/v3"
 KINDS = ("GlobalNetworkPolicy", "NetworkPolicy")
 PROTOCOL_NAMES = {"TCP": Protocol.TCP, "UDP": Protocol.UDP, "SCTP": Protocol.SCTP, "ICMP": Protocol.ICMP,
                   "6": Protocol.TCP, "17": Protocol.UDP, "132": Protocol.SCTP, "1": Protocol.ICMP}
-UNSUPPORTED_SPEC = ("preDNAT", "doNotTrack", "applyOnForward")
+UNSUPPORTED_SPEC = {
+    "preDNAT": "not supported by picket (host endpoint policy sees traffic after DNAT)",
+    "doNotTrack": "not supported by picket (every rule is connection-tracked)",
+    # Forwarded traffic through a host interface is pod traffic here: pods' own rule sets police it.
+    "applyOnForward": "not supported by picket (host endpoint policy applies to traffic to and from the host "
+                      "only, not to traffic it forwards)",
+}
 UNSUPPORTED_RULE = ("icmp", "notICMP", "http")
 UNSUPPORTED_SIDE = ("serviceAccounts", "services")
 
@@ -66,7 +72,7 @@ def _policy(kind: str, namespace: str, name: str, spec: Mapping[str, Any]) -> Po
         raise Invalid("kind", f"expected one of {', '.join(KINDS)}")
     for key in UNSUPPORTED_SPEC:
         if spec.get(key):
-            raise Invalid(f"spec.{key}", "not supported by picket; the policy is not applied")
+            raise Invalid(f"spec.{key}", UNSUPPORTED_SPEC[key] + "; the policy is not applied")
     if spec.get("tier", "default") != "default":
         raise Invalid("spec.tier", "only the default tier is supported by picket")
     if spec.get("serviceAccountSelector"):

@@ -153,3 +153,13 @@ JSON = st.recursive(
 def test_any_spec_translates_or_is_reported_never_crashes(spec: dict[str, Any]) -> None:
     t = translate(gnp(**spec))
     assert (t.policy is None) == bool(t.problems)
+
+
+@pytest.mark.parametrize("key", ["applyOnForward", "preDNAT", "doNotTrack"])
+def test_host_forwarding_options_are_rejected_with_a_reason(key: str) -> None:
+    translation = translate(gnp(**{key: True}))
+    assert translation.policy is None
+    (problem,) = translation.problems
+    assert problem.field == f"spec.{key}" and "not supported by picket (" in problem.message
+    assert problem.message.endswith("the policy is not applied")
+    assert translate(gnp(**{key: False})).policy is not None  # false is the default: fine
