@@ -43,6 +43,8 @@ SetLookup = Callable[[str, PeerSetKind], tuple[str, PeerSetKind]]
 
 def expand(rule: Rule, direction: Direction, lookup: SetLookup) -> list[Alternative]:
     """All alternatives of ``rule``; an empty list means it can never match."""
+    if rule.protocol is not None and rule.not_protocol is rule.protocol:
+        return []  # "protocol P and not P": never matches
     peer_dir = "src" if direction is Direction.INGRESS else "dst"
     peer_alts = _peer_alternatives(rule, peer_dir, lookup)
     negations = tuple(_set_match(lookup(n, PeerSetKind.NET), peer_dir, negated=True) for n in rule.not_peers)
