@@ -6,8 +6,9 @@ Two reflectors (``picket.watching``) keep local copies of
 * the CompiledPeerSets (cluster-scoped; all of them, then ``Compiled.for_node`` keeps the ones
   this node's rules reference; they are small and shared, and watching them by name would need
   a watch per set).
-Every change rebuilds the node's ``Compiled`` from the local copies (parsing is cached per object
-version) and submits it to the SyncLoop, which coalesces (latest wins). Nothing is submitted
+Every change marks the node's ``Compiled`` dirty; a builder thread rebuilds it from the local
+copies (parsing is cached per object version) at most once per few milliseconds of a burst and
+submits it to the SyncLoop, which coalesces again (latest wins). Nothing is submitted
 until both initial lists have arrived, so the dataplane never sees endpoints whose peer sets are
 still unknown. If the API server goes away, the reflectors retry with backoff and the dataplane
 keeps the last state it applied: nothing is ever flushed because of the API.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ log = logging.getLogger("picket.agent.apifeed")
 
 GROUP, VERSION = "picket.dev", "v1alpha1"
 NODE_LABEL = "picket.dev/node"
+COALESCE = 0.005  # seconds to gather a burst of watch events into one snapshot
 
 Obj = dict[str, Any]
 
@@ -121,6 +124,7 @@ class ApiFeed:
         self._reported: dict[tuple[str, str], tuple[str, str]] = {}  # object -> (version, resourceVersion)
         self._pool = ThreadPoolExecutor(4, thread_name_prefix="status")
         self._listed: set[str] = set()
+        self._dirty = threading.Event()
         self.submitted = 0
         ep_path = custom_path(GROUP, VERSION, "compiledendpoints")
         ps_path = custom_path(GROUP, VERSION, "compiledpeersets")
@@ -131,6 +135,7 @@ class ApiFeed:
 
     def run(self, stop: threading.Event) -> None:
         threads = [threading.Thread(target=r.run, args=(stop,), name=r.name, daemon=True) for r in self.reflectors]
+        threads.append(threading.Thread(target=self._build, args=(stop,), name="apifeed-build", daemon=True))
         for t in threads:
             t.start()
         stop.wait()
@@ -169,9 +174,17 @@ class ApiFeed:
         with self._lock:
             if len(self._listed) < 2:  # both initial lists first: no endpoint without its peer sets
                 return
-        compiled = self.snapshot()
-        self._submit(compiled)
-        self.submitted += 1
+        self._dirty.set()
+
+    def _build(self, stop: threading.Event) -> None:
+        """Coalesce bursts of events (a policy over 1000 pods is 1000 events) into few snapshots."""
+        while not stop.is_set():
+            if not self._dirty.wait(timeout=1.0):
+                continue
+            time.sleep(COALESCE)
+            self._dirty.clear()
+            self._submit(self.snapshot())
+            self.submitted += 1
 
     def snapshot(self) -> Compiled:
         with self._lock:

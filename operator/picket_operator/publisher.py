@@ -10,9 +10,10 @@ A full resync (list what is published, recompute the ledger, diff every key) run
 leader and every ``resync_seconds``. One summary log line per sync.
 
 Applied status: when a CompiledEndpoint's content changes, the publisher sets its status to
-``applied: Pending`` right after the write, with the resourceVersion of that write as a
-precondition: if the node's agent has already reported the new version in between, the server
-answers 409 and the agent's (newer, truthful) status stays. See docs/operator.md.
+``applied: Pending`` after the sync's writes (last, off the agents' critical path), with the
+resourceVersion of its own write as a precondition: if the node's agent has already reported the
+new version in between, the server answers 409 and the agent's (newer, truthful) status stays.
+See docs/operator.md.
 """
 
 from __future__ import annotations
@@ -186,26 +187,41 @@ class Publisher:
     # Writes -----------------------------------------------------------------------------------------
 
     def _perform(self, plan: ledgers.Plan) -> set[tuple[str, str]]:
+        """Writes in the safe order (see ``ledger``); the Pending status resets come last, off the
+        critical path: the agents act on the spec, the status only reports."""
         failed: set[tuple[str, str]] = set()
+        written: dict[str, tuple[dict[str, Any], str]] = {}  # key -> (object, resourceVersion)
         Job = tuple[tuple[str, str], Callable[[], Any]]
+
+        def write_endpoint(key: str, obj: dict[str, Any]) -> None:
+            reply = self._apply(EP_PLURAL, obj)
+            written[key] = (obj, str((reply.get("metadata") or {}).get("resourceVersion", "")))
+
         phases: list[list[Job]] = [
             [(("pps", ledgers.identity(o).name), partial(self._apply, PS_PLURAL, o)) for o in plan.peer_set_writes],
-            [(("pcep", k), partial(self._apply_endpoint, o)) for k, o in plan.endpoint_writes],
+            [(("pcep", k), partial(write_endpoint, k, o)) for k, o in plan.endpoint_writes],
             [(("pcep", k), partial(self._delete, EP_PLURAL, w)) for k, w in plan.endpoint_deletes],
             [(("pps", k), partial(self._delete, PS_PLURAL, w)) for k, w in plan.peer_set_deletes],
         ]
         for phase in phases:
-            if not self._is_leader():  # lost the lease mid-sync: stop writing at once
-                failed.update(key for key, _ in phase)
-                continue
-            futures = [(key, self._pool.submit(self._if_leader, job)) for key, job in phase]
-            for key, fut in futures:
-                try:
-                    fut.result()
-                except ApiError as exc:
-                    log.warning("write %s %s failed: %s", key[0], key[1], exc)
-                    failed.add(key)
+            self._run_phase(phase, failed)
+        resets: list[Job] = [
+            (("status", k), partial(self._reset_status, o, rv)) for k, (o, rv) in sorted(written.items())
+        ]
+        self._run_phase(resets, set())  # a failed reset leaves a stale status, never a wrong spec
         return failed
+
+    def _run_phase(self, phase: list[tuple[tuple[str, str], Callable[[], Any]]], failed: set[tuple[str, str]]) -> None:
+        if not self._is_leader():  # lost the lease mid-sync: stop writing at once
+            failed.update(key for key, _ in phase)
+            return
+        futures = [(key, self._pool.submit(self._if_leader, job)) for key, job in phase]
+        for key, fut in futures:
+            try:
+                fut.result()
+            except ApiError as exc:
+                log.warning("write %s %s failed: %s", key[0], key[1], exc)
+                failed.add(key)
 
     def _if_leader(self, job: Callable[[], Any]) -> None:
         if not self._is_leader():
@@ -217,21 +233,19 @@ class Publisher:
         path = custom_path(publishing.GROUP, publishing.VERSION, plural, w.namespace or None, w.name)
         return self._client.apply(path, obj, FIELD_MANAGER)
 
-    def _apply_endpoint(self, obj: dict[str, Any]) -> None:
-        written = self._apply(EP_PLURAL, obj)
+    def _reset_status(self, obj: dict[str, Any], resource_version: str) -> None:
         spec = obj.get("spec") or {}
         node = (spec.get("summary") or {}).get("node", "")
         status = {
             "applied": "Pending",
             "message": f"version {spec.get('version', '?')} published; waiting for the agent on {node or '?'}",
         }
-        meta = {"resourceVersion": (written.get("metadata") or {}).get("resourceVersion")}
         w = ledgers.identity(obj, "-")
         path = custom_path(publishing.GROUP, publishing.VERSION, EP_PLURAL, w.namespace, w.name) + "/status"
         try:
-            self._client.merge_patch(path, {"metadata": meta, "status": status})
+            self._client.merge_patch(path, {"metadata": {"resourceVersion": resource_version}, "status": status})
         except ApiError as exc:
-            if exc.status != 409:  # 409: the agent already reported this version; keep its status
+            if exc.status not in (404, 409):  # 409: the agent already reported this version; keep its status
                 raise
 
     def _delete(self, plural: str, w: ledgers.Written) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from picket.kube import ApiError
 from picket.labdeploy import wait_until
 from tests.e2e.harness import E2E, MODEL_PODS, events_about, expected, ns
 
@@ -29,7 +30,12 @@ spec: {podSelector: {}, policyTypes: [Ingress]}
 
 
 def lease_holder(e2e: E2E) -> str:
-    lease: dict[str, Any] = e2e.kube.get("/apis/coordination.k8s.io/v1/namespaces/picket-system/leases/picket-operator")
+    try:
+        lease = e2e.kube.get("/apis/coordination.k8s.io/v1/namespaces/picket-system/leases/picket-operator")
+    except ApiError as exc:
+        if exc.status == 404:  # no operator has run yet
+            return ""
+        raise
     return str((lease.get("spec") or {}).get("holderIdentity") or "")
 
 
