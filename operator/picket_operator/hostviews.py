@@ -39,6 +39,7 @@ class NetworkSetView:
     nets: tuple[str, ...]
     namespace_labels: Mapping[str, str] = field(default_factory=dict)
     named_ports: tuple[NamedPort, ...] = ()  # never any: lets the indices treat it like an endpoint
+    entries: tuple[str, ...] = ()  # ``nets`` as peer-set entries (``net_entry``), computed once
 
     @property
     def key(self) -> str:
@@ -49,6 +50,13 @@ class NetworkSetView:
 
     def resolve(self, name: str, protocol: Protocol) -> int | None:
         return None
+
+
+def net_entry(net: str) -> str:
+    """A normalised CIDR as a peer-set entry: a host-sized net is the bare address (so it merges
+    with an endpoint's address in the entry counts; ``planning.make_peer_set`` decides the kind)."""
+    address, _, length = net.partition("/")
+    return address if length == ("128" if ":" in address else "32") else net
 
 
 def network_set_key(kind: str, namespace: str, name: str) -> str:
@@ -89,4 +97,6 @@ def network_set_view(obj: Mapping[str, Any]) -> tuple[NetworkSetView | None, tup
     parsed, problems = parse_network_set(obj)
     if parsed is None or kind not in NETWORK_SET_KINDS:
         return None, problems
-    return NetworkSetView(kind, parsed.namespace, parsed.name, dict(parsed.labels), parsed.nets), problems
+    entries = tuple(dict.fromkeys(net_entry(n) for n in parsed.nets))
+    view = NetworkSetView(kind, parsed.namespace, parsed.name, dict(parsed.labels), parsed.nets, entries=entries)
+    return view, problems

@@ -41,7 +41,7 @@ from picket.model import (
 )
 from picket_operator import ir
 from picket_operator.calico.hosts import Failsafe, HostEndpoint, host_rule_set
-from picket_operator.hostviews import NetworkSetView
+from picket_operator.hostviews import NetworkSetView, net_entry
 from picket_operator.legacy import ANNOTATION as LEGACY_ANNOTATION
 from picket_operator.views import PodView
 
@@ -217,10 +217,11 @@ def network_set_entries(definition: PeerDefinition, view: NetworkSetView) -> tup
         view.labels, view.namespace, view.namespace_labels
     ):
         return ()
-    nets = [_network(n) for n in view.nets]
-    if definition.nets:
-        nets = [c for n in nets for m in map(_network, definition.nets) if (c := _overlap(n, m)) is not None]
-    return tuple(dict.fromkeys(_entry(n) for n in nets))
+    if not definition.nets:
+        return view.entries
+    own = [_network(m) for m in definition.nets]
+    overlaps = (c for n in view.nets for m in own if (c := _overlap(_network(n), m)) is not None)
+    return tuple(dict.fromkeys(net_entry(str(c)) for c in overlaps))
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -237,11 +238,6 @@ def _overlap(a: Network, b: Network) -> Network | None:
     if a.subnet_of(b):  # type: ignore[arg-type]
         return a
     return b if b.subnet_of(a) else None  # type: ignore[arg-type]
-
-
-def _entry(net: Network) -> str:
-    """A host-sized net is entered as the address: it then merges with an endpoint's address."""
-    return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
 
 
 def _host_net(entry: str) -> str:
