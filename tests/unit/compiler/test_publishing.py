@@ -22,7 +22,8 @@ from picket_operator.compiling import compile_cluster
 
 REPO = Path(__file__).resolve().parents[3]
 CRDS = {"CompiledEndpoint": "picket.dev_compiledendpoints.yaml", "CompiledPeerSet": "picket.dev_compiledpeersets.yaml"}
-EXAMPLE_FILES = [*sorted(REPO.glob("examples/seed*/cluster.yaml")), REPO / "examples/model-cluster.yaml"]
+EXAMPLE_FILES = [*sorted(REPO.glob("examples/seed*/cluster.yaml")), REPO / "examples/model-cluster.yaml",
+                 *sorted(REPO.glob("examples/calico/cluster-*.yaml")), REPO / "examples/legacy/cluster.yaml"]
 
 
 def crd(kind: str) -> dict[str, Any]:
