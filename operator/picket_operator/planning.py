@@ -80,6 +80,7 @@ class PolicyPlan:
 
     def __init__(self, policy: ir.Policy) -> None:
         self.policy = policy
+        self.order = (policy.tier.order, policy.tier.name, *policy.sort_key())  # where it goes in a rule set
         self.peer_definitions: dict[str, PeerDefinition] = {}
         self.plans = {d: tuple(self._plan(r, d) for r in policy.rules(d)) for d in Direction}
         self._static: dict[Direction, PolicyRules] = {}
@@ -163,7 +164,7 @@ def policy_tiers(direction: Direction, view: PodView, plans: Iterable[PolicyPlan
     legacy = direction is Direction.INGRESS and view.legacy_ingress_isolation
     if not affecting and not legacy:
         return ()
-    affecting.sort(key=lambda p: (p.policy.tier.order, p.policy.tier.name, p.policy.sort_key()))
+    affecting.sort(key=lambda p: p.order)
     tiers: dict[ir.TierRef, list[PolicyRules]] = {}
     for plan in affecting:
         tiers.setdefault(plan.policy.tier, []).append(plan.policy_rules(direction, view))

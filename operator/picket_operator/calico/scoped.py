@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar
 
 from picket_operator.calico.selector_ast import NAMESPACE_LABEL, And, Compare, Selector
@@ -55,7 +56,15 @@ class ScopedSelector:
             namespace_view(namespace, namespace_labels)
         ):
             return False
-        return self.expr.matches(endpoint_view(labels, namespace))
+        if self._reads_namespace_label:
+            return self.expr.matches(endpoint_view(labels, namespace))
+        return self.expr.matches(labels)  # the hot path: no copy of the labels
+
+    @cached_property
+    def _reads_namespace_label(self) -> bool:
+        """Whether the expression can see ``projectcalico.org/namespace`` (``global()``, ``has()``,
+        comparisons); only then does matching need the labels copied with it added."""
+        return repr(NAMESPACE_LABEL) in self.expr.code()
 
     def canonical(self) -> str:
         parts = [f"calico({self.expr.canonical()})"]
