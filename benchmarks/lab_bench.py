@@ -21,6 +21,7 @@ from typing import Any
 from picket.lab import lifecycle
 from picket.lab.api import Lab
 from picket.lab.build import missing_binaries
+from picket.lab.kubeclient import ApiError
 from picket.lab.paths import build_paths
 
 
@@ -82,7 +83,21 @@ def measure_pods(lab: Lab, count: int, burst: bool) -> list[float]:
     watcher.wait(list(created))
     watcher.stop.set()
     kube.delete(f"/api/v1/namespaces/{namespace}")
+    wait_gone(lab, f"/api/v1/namespaces/{namespace}")  # frees the addresses before the next round
     return [watcher.seen[n] - created[n] for n in created]
+
+
+def wait_gone(lab: Lab, path: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            lab.kube().get(path)
+        except ApiError as err:
+            if err.status == 404:
+                return
+            raise
+        time.sleep(0.2)
+    raise SystemExit(f"timed out waiting for {path} to be deleted")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,9 @@ from typing import Any, TypedDict
 from picket.lab.paths import KUBERNETES_VERSION
 from picket.lab.topology import NodeSpec
 
-CAPACITY = {"cpu": "16", "memory": "32Gi", "pods": "1000", "ephemeral-storage": "100Gi"}
+# "pods" stays below the 253 addresses of a node's /24 pod CIDR, so the scheduler, not the
+# runtime's address allocator, is what says a node is full.
+CAPACITY = {"cpu": "16", "memory": "32Gi", "pods": "250", "ephemeral-storage": "100Gi"}
 RUNTIME_VERSION = "picket-lab://0.1"
 POD_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
 
