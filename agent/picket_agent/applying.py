@@ -16,6 +16,7 @@ The kernel I/O lives in ``dataplane`` (iptables) and ``ipsets``; this module onl
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,8 +34,8 @@ class TableIO(Protocol):
 
 class SetIO(Protocol):
     def list_owned(self) -> dict[str, ActualSet]: ...
-    def create(self, spec: SetSpec) -> None: ...
-    def replace(self, spec: SetSpec) -> None: ...
+    def create(self, specs: Sequence[SetSpec]) -> None: ...
+    def replace(self, specs: Sequence[SetSpec]) -> None: ...
     def destroy_quietly(self, names: list[str] | tuple[str, ...]) -> list[str]: ...
 
 
@@ -73,11 +74,11 @@ class Applier:
         trusted = not verify and previous is not None and self._sets is not None
         actual_sets = self._sets if trusted and self._sets is not None else self.sets.list_owned()
         set_plan = plan_sets(desired, actual_sets, report=previous is not None)
-        for spec in set_plan.create:
-            self.sets.create(spec)
+        if set_plan.create:
+            self.sets.create(set_plan.create)
         self.tables.forget_sets({s.name for s in set_plan.create})
-        for spec in set_plan.replace:
-            self.sets.replace(spec)
+        if set_plan.replace:
+            self.sets.replace(set_plan.replace)
         self._sets = None  # unknown until this apply has finished
         with self.tables.locked():  # type: ignore[attr-defined]
             saved = saved_from(previous) if trusted and previous is not None else self.tables.read()
