@@ -138,3 +138,31 @@ def test_invalid_namespace_annotation_gets_an_event(e2e: E2E) -> None:
         e2e.expect(expected(P, lambda s, dst: True))  # reported and ignored: z is not isolated
     finally:
         e2e.kubectl("annotate", "namespace", "z", "net.beta.kubernetes.io/network-policy-")
+
+
+def api_cut(api: str, verb: str) -> list[list[str]]:
+    """iptables commands (inside a node's namespace: the lab's, never the machine's) that drop all
+    traffic between the node and the API server, established watch streams included."""
+    tag = ["-m", "comment", "--comment", "pkt-e2e-api-cut", "-j", "DROP"]
+    return [
+        ["iptables-legacy", verb, "INPUT", "-s", api, "-p", "tcp", "--sport", "6443", *tag],
+        ["iptables-legacy", verb, "OUTPUT", "-d", api, "-p", "tcp", "--dport", "6443", *tag],
+    ]
+
+
+def test_agents_keep_enforcing_while_the_api_server_is_unreachable(e2e: E2E) -> None:
+    e2e.apply(DENY_X)
+    e2e.expect(expected(P, lambda s, dst: ns(dst) != "x"))
+    api = e2e.lab.api_server_url_from_nodes.split("//", 1)[1].rsplit(":", 1)[0]
+    for node in e2e.lab.nodes:
+        for argv in api_cut(api, "-I"):
+            e2e.lab.exec_in_node(node, argv, check=True)
+    try:
+        e2e.kubectl("delete", "networkpolicy", "-n", "x", "deny-ingress")
+        time.sleep(3)  # give a (wrong) agent time to flush; the assertion is on the state, not on time
+        e2e.expect(expected(P, lambda s, dst: ns(dst) != "x"), deadline=2, prediction=False)
+    finally:
+        for node in e2e.lab.nodes:
+            for argv in api_cut(api, "-D"):
+                e2e.lab.exec_in_node(node, argv)
+    e2e.expect(expected(P, lambda s, dst: True), deadline=120)  # caught up once reachable again
