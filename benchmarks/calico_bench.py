@@ -116,17 +116,21 @@ def policy_figures(pods: int, policies: int) -> None:
                                        "source": {"selector": selector(rng)}, "destination": {"ports": [80]}}]}}
                 for i in range(policies)]
     compiled, full_s = timed(compile_cluster, objects)
+    per_pod = sum(len(t.policies) for e in compiled.endpoints.values() if e.ingress for t in e.ingress.tiers) / pods
     print(f"{policies:,} GlobalNetworkPolicies (random Calico selectors) over {pods:,} pods in 100 namespaces:")
-    print(f"  full compile                  {full_s * 1000:8.1f} ms ({len(compiled.peer_sets):,} peer sets)")
+    print(f"  full compile                  {full_s * 1000:8.1f} ms ({len(compiled.peer_sets):,} peer sets, "
+          f"{per_pod:.0f} policies select the average pod)")
     inc = IncrementalCompiler()
-    _, load_s = timed(lambda: [inc.upsert_pod(o) if o["kind"] == "Pod" else inc.upsert_policy(o) for o in objects])
+    # Policies first: a policy event recomputes every endpoint it selects, a pod event one endpoint.
+    ordered = sorted(objects, key=lambda o: o["kind"] == "Pod")
+    _, load_s = timed(lambda: [inc.upsert_pod(o) if o["kind"] == "Pod" else inc.upsert_policy(o) for o in ordered])
     times = []
     for i in rng.sample(range(pods), 200):
         obj = objects[i]
         _, took = timed(inc.upsert_pod, {**obj, "metadata": {**obj["metadata"], "labels": labels(rng)}})
         times.append(took)
     times.sort()
-    print(f"  incremental: initial load     {load_s * 1000:8.1f} ms")
+    print(f"  incremental: initial load     {load_s * 1000:8.1f} ms (policies, then pods)")
     print(f"  incremental: pod relabel      median {statistics.median(times) * 1000:.3f} ms, "
           f"p99 {times[int(len(times) * 0.99) - 1] * 1000:.3f} ms")
 
