@@ -1,2 +1,3 @@
 """Calico-style policy support: the selector language (``selector``), the projectcalico.org/v3
-frontend into the compiler's IR (``frontend``), built on pure modules with no kopf or I/O."""
+frontend into the compiler's IR (``frontend``, ``scoped``), HostEndpoint / NetworkSet parsing and
+the host rule-set frame with failsafe ports (``hosts``), built on pure modules with no kopf or I/O."""
