@@ -16,18 +16,21 @@ The kernel I/O lives in ``dataplane`` (iptables) and ``ipsets``; this module onl
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from picket_agent.desired import Desired, SetSpec
 from picket_agent.diffing import ActualSet, TablePlan, plan_sets, plan_table, saved_from
-from picket_agent.iptrules import SavedTable
+from picket_agent.iptrules import IptRule, SavedTable
 
 
 class TableIO(Protocol):
     def locked(self) -> object: ...
     def read(self) -> SavedTable: ...
+    def read_if_holding(
+        self, chains: Mapping[str, tuple[IptRule, ...]], hooks: Mapping[str, IptRule]
+    ) -> SavedTable | None: ...
     def write(self, plan: TablePlan, saved: SavedTable) -> None: ...
     def forget_sets(self, names: set[str]) -> None: ...
 
@@ -81,7 +84,7 @@ class Applier:
             self.sets.replace(set_plan.replace)
         self._sets = None  # unknown until this apply has finished
         with self.tables.locked():  # type: ignore[attr-defined]
-            saved = saved_from(previous) if trusted and previous is not None else self.tables.read()
+            saved = saved_from(previous) if trusted and previous is not None else self._read(previous or desired)
             plan = plan_table(desired, saved, None if trusted else previous)
             if not plan.empty:
                 self.tables.write(plan, saved)
@@ -99,3 +102,9 @@ class Applier:
             problems=tuple(f"ipset not destroyed: {r}" for r in refused),
             elapsed=time.perf_counter() - start,
         )
+
+    def _read(self, expected: Desired) -> SavedTable:
+        """The kernel's table: compared as entry bytes against what we expect it to hold (the last
+        apply, or at start the desired state), and only when that differs read as exact text."""
+        quick = self.tables.read_if_holding(expected.chains, expected.hooks)
+        return quick if quick is not None else self.tables.read()

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from picket_agent import entries
+from picket_agent import entries, naming, tableblob
 from picket_agent.diffing import TablePlan
 from picket_agent.iptrules import IptRule, Match, SavedTable, parse_save
 
@@ -65,6 +65,7 @@ class IptablesIO:
         self._table = iptc.Table(iptc.Table.FILTER, autocommit=False)
         self._cache: dict[tuple[str, tuple[int, ...]], bytes] = {}  # rule text (+ set generations) -> entry
         self._matches: dict[tuple[str, tuple[int, ...]], bytes] = {}  # match text (+ set generations) -> bytes
+        self._keys: dict[tuple[str, tuple[int, ...]], bytes] = {}  # rule text (+ set generations) -> tableblob key
         self.set_generation: dict[str, int] = {}
 
     def locked(self) -> contextlib.AbstractContextManager[None]:
@@ -100,15 +101,53 @@ class IptablesIO:
             t.delete_chain(chain)
         t.commit()
 
-    def _entry(self, rule: IptRule, counters: Mapping[str, list[tuple[int, int]]]) -> ct.Array[ct.c_ubyte]:
-        text = rule.text()
-        key = (text, tuple(self.set_generation.get(s, 0) for s in rule.set_names()))
+    def read_if_holding(
+        self, chains: Mapping[str, tuple[IptRule, ...]], hooks: Mapping[str, IptRule]
+    ) -> SavedTable | None:
+        """The quick verify: if the kernel's owned chains are exactly ``chains`` (compared as entry
+        bytes, ``tableblob``; no ``iptables-save``), the table as ``read`` would parse it (foreign
+        rules of the built-in chains as placeholders, counters from the kernel); else None and the
+        caller reads the exact text (drift is rare; its account needs the text)."""
+        table = tableblob.parse(*tableblob.read_blob())
+        if {c for c in table.chains if naming.is_owned_chain(c)} != set(chains):
+            return None
+        saved = SavedTable()
+        for builtin in ("INPUT", "FORWARD", "OUTPUT"):
+            hook = hooks.get(builtin)
+            want = self._key(hook) if hook is not None else None
+            saved.chains[builtin] = [
+                (counts, hook.text() if hook is not None and key == want else _placeholder(label))
+                for counts, key, label in table.chains.get(builtin, [])
+            ]
+        for chain, rules in chains.items():
+            have = table.chains[chain]
+            if len(have) != len(rules) or any(
+                key != self._key(r) for (_, key, _), r in zip(have, rules, strict=True)
+            ):
+                return None
+            saved.chains[chain] = [(counts, r.text()) for (counts, _, _), r in zip(have, rules, strict=True)]
+        return saved
+
+    def _key(self, rule: IptRule) -> bytes:
+        generations = tuple(self.set_generation.get(s, 0) for s in rule.set_names())
+        key = self._keys.get((rule.text(), generations))
+        if key is None:
+            key = tableblob.rule_key(self._raw(rule), None if rule.target == "NFLOG" else rule.target)
+            self._keys[(rule.text(), generations)] = key
+        return key
+
+    def _raw(self, rule: IptRule) -> bytes:
+        key = (rule.text(), tuple(self.set_generation.get(s, 0) for s in rule.set_names()))
         raw = self._cache.get(key)
         if raw is None:
             raw = entries.assemble(rule, self._match_bytes)
             self._cache[key] = raw
+        return raw
+
+    def _entry(self, rule: IptRule, counters: Mapping[str, list[tuple[int, int]]]) -> ct.Array[ct.c_ubyte]:
+        raw = self._raw(rule)
         buf = (ct.c_ubyte * len(raw)).from_buffer_copy(raw)
-        carried = counters.get(text)
+        carried = counters.get(rule.text())
         if carried:
             entry = self._iptc.ip4tc.ipt_entry.from_buffer(buf)
             entry.counters.pcnt, entry.counters.bcnt = carried.pop(0)
@@ -167,6 +206,11 @@ class IptablesIO:
             if not plan.empty:
                 self.write(plan, saved)
             return len(plan.delete)
+
+
+def _placeholder(label: str | None) -> str:
+    """A foreign rule of a built-in chain: ``plan_hooks`` only asks whether it jumps into ours."""
+    return f"-j {label}" if label is not None and naming.is_owned_chain(label) else "(foreign rule)"
 
 
 def _counters_by_text(rules: list[tuple[tuple[int, int], str]]) -> dict[str, list[tuple[int, int]]]:

@@ -32,6 +32,7 @@ from picket_agent.iptrules import IptRule, Match
 # nfcache, target_offset, next_offset, comefrom, counters (pcnt, bcnt).
 _HEADER = struct.Struct("=4s4s4s4s16s16s16s16sHBBIHHIQQ")
 HEADER_SIZE = _HEADER.size  # 112
+NFCACHE_AT = 84  # struct ipt_ip ends here; nfcache (unused) follows
 TARGET_OFFSET_AT = 88  # where target_offset sits in the header (next_offset follows)
 _MATCH_HEAD = struct.Struct("=H29sB")  # xt_entry_match / xt_entry_target user header (32 bytes)
 _COMMENT = struct.Struct("=H29sB256s")  # + xt_comment_info

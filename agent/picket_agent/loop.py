@@ -61,6 +61,7 @@ class SyncLoop:
         self.last_good: Compiled | None = None
         self._merged: Compiled | None = None
         self._cache = RenderCache()
+        self._rendered: tuple[Feed, Desired] | None = None  # the last submission rendered, when reusable
 
     def submit(self, compiled: Compiled | Feed) -> None:
         """Thread-safe; the latest submission wins."""
@@ -133,6 +134,9 @@ class SyncLoop:
         return SyncResult(True, report=report, elapsed=elapsed)
 
     def _render(self, feed: Feed) -> Desired:
+        last = self._rendered
+        if last is not None and last[0] is feed:
+            return last[1]  # the same submission, independent of last_good: the same desired state
         self._merged = merge_last_good(feed, self.last_good)
         desired = render(self._merged, self.settings.render, self._cache)
         if desired.failed:
@@ -140,6 +144,8 @@ class SyncLoop:
                 log.error("%s", problem)
             self._merged = merge_last_good(feed, self.last_good, desired.failed)
             desired = render(self._merged, self.settings.render, self._cache)
+        independent = not (feed.broken_endpoints or feed.broken_sets or desired.failed)
+        self._rendered = (feed, desired) if independent else None
         return desired
 
     def _log(self, desired: Desired, report: ApplyReport, elapsed: float) -> None:

@@ -1,9 +1,11 @@
-"""Assembled iptables entries equal python-iptables' own, byte for byte (``pkt-agx-*``).
+"""Assembled entries equal python-iptables' own; the quick verify reads what save reads (``pkt-agx-*``).
 
 ``picket_agent.entries`` packs rule headers, comments and targets itself and reuses match bytes
 that python-iptables parsed once. Inside a throwaway node namespace (set matches carry the
 kernel's ipset index, so the sets must exist), every rule of a state with every rule shape the
-renderer emits is built both ways and the bytes must be identical.
+renderer emits is built both ways and the bytes must be identical. ``read_if_holding`` (the
+resync's byte comparison, ``tableblob``) must agree with ``iptables-legacy-save`` on every owned
+rule and counter, and must give up (None) when someone changed one of our chains.
 """
 
 from __future__ import annotations
@@ -45,6 +47,35 @@ print(json.dumps({"compared": compared, "differing": differing}))
 """
 
 
+VERIFY = """
+import json, socket, subprocess, sys
+from picket.model import Compiled
+from picket_agent.applying import Applier
+from picket_agent.dataplane import IptablesIO
+from picket_agent.ipsets import IpsetIO
+from picket_agent.rendering import RenderSettings, render
+
+desired = render(Compiled.from_dict(json.load(sys.stdin)), RenderSettings(log_drops=True, host_apply_on_forward=True))
+io = IptablesIO()
+Applier(io, IpsetIO()).apply(desired)
+FOREIGN = ["-m", "comment", "--comment", "foreign", "-j", "RETURN"]
+subprocess.run(["iptables-legacy", "-A", "FORWARD", *FOREIGN], check=True)
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", 9))  # counted in OUTPUT/INPUT
+quick, exact = io.read_if_holding(desired.chains, desired.hooks), io.read()
+same = quick is not None and all(quick.chains[c] == exact.chains[c] for c in desired.chains)
+hooks = quick is not None and all(
+    [t == h.text() for _, t in quick.chains[b]] == [t == h.text() for _, t in exact.chains[b]]
+    and [c for c, _ in quick.chains[b]] == [c for c, _ in exact.chains[b]]
+    for b, h in desired.hooks.items()
+)
+counted = any(c != (0, 0) for rules in exact.chains.values() for c, _ in rules)
+chain = next(c for c, rules in desired.chains.items() if len(rules) > 1)
+subprocess.run(["iptables-legacy", "-I", chain, "2", "-j", "RETURN"], check=True)
+drifted = io.read_if_holding(desired.chains, desired.hooks)
+print(json.dumps({"same": same, "hooks": hooks, "counted": counted, "drift_seen": drifted is None}))
+"""
+
+
 def every_shape() -> dict:  # type: ignore[type-arg]
     admin = tier(
         "admin",
@@ -82,15 +113,22 @@ def every_shape() -> dict:  # type: ignore[type-arg]
     return c.to_dict()
 
 
-def test_assembled_entries_equal_python_iptables_builds() -> None:
+def in_fresh_node(script: str) -> dict:  # type: ignore[type-arg]
     topo = Topology("agx")
     try:
         topo.add_node("n1", "192.168.74.1")
         env = f"PYTHONPATH={ENV['PYTHONPATH']}"
-        argv = ("ip", "netns", "exec", topo.ns("n1"), "env", env, sys.executable, "-c", SCRIPT)
-        out = sh(*argv, input=json.dumps(every_shape()))
+        argv = ("ip", "netns", "exec", topo.ns("n1"), "env", env, sys.executable, "-c", script)
+        return json.loads(sh(*argv, input=json.dumps(every_shape())).stdout)  # type: ignore[no-any-return]
     finally:
         topo.destroy()
-    result = json.loads(out.stdout)
+
+
+def test_assembled_entries_equal_python_iptables_builds() -> None:
+    result = in_fresh_node(SCRIPT)
     assert result["compared"] > 30
     assert result["differing"] == []
+
+
+def test_quick_verify_reads_what_iptables_save_reads_and_sees_drift() -> None:
+    assert in_fresh_node(VERIFY) == {"same": True, "hooks": True, "counted": True, "drift_seen": True}
