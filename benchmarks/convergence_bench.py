@@ -188,7 +188,8 @@ def figures(name: str, values: list[float], floor: list[float]) -> str:
         return xs[max(0, math.ceil(0.99 * len(xs)) - 1)]
 
     med, fmed = statistics.median(v), statistics.median(f) if f else math.nan
-    return (f"{name}: n={len(v)}/{len(values)} median {med * 1000:.0f} ms, p99 {p99(v) * 1000:.0f} ms; "
+    return (f"{name}: n={len(v)}/{len(values)} median {med * 1000:.0f} ms, p99 {p99(v) * 1000:.0f} ms, "
+            f"max {v[-1] * 1000:.0f} ms; "
             f"floor (plain watcher) median {fmed * 1000:.0f} ms, p99 {p99(f) * 1000 if f else math.nan:.0f} ms; "
             f"ratio median/floor {med / fmed:.1f}x")
 
@@ -235,11 +236,12 @@ def label_trials(b: Bench, floor: FloorWatcher, trials: int) -> tuple[list[float
     return took, floors
 
 
-def all_applied(kube: KubeClient, namespace: str, isolated: bool) -> bool:
+def all_applied(kube: KubeClient, namespace: str, isolated: bool | None) -> bool:
+    """Every CompiledEndpoint of the namespace applied at its current version (and isolated as asked)."""
     items = kube.get(f"/apis/picket.dev/v1alpha1/namespaces/{namespace}/compiledendpoints").get("items", [])
-    want = "isolated" if isolated else "open"
+    want = {True: "isolated", False: "open", None: None}[isolated]
     return bool(items) and all(
-        o["spec"]["summary"]["ingress"] == want and (o.get("status") or {}).get("applied") == "True"
+        want in (None, o["spec"]["summary"]["ingress"]) and (o.get("status") or {}).get("applied") == "True"
         and o["status"].get("appliedVersion") == o["spec"]["version"] for o in items)
 
 
@@ -297,7 +299,9 @@ def main(argv: list[str]) -> int:
     try:
         setup(lab, kube, args.pods, args.policies, args.big)
         b = Bench(lab, kube)
-        wait_until(lambda: all_applied(kube, "bench-probe", False), 120)
+        quiet = wait_until(lambda: all(all_applied(kube, n, None) for n in ("bench-probe", "bench-big", "bench-0")),
+                           600, interval=1.0)
+        print(f"warm-up: every CompiledEndpoint applied: {quiet}", flush=True)
         pol_floor = FloorWatcher(kube, "/apis/networking.k8s.io/v1/namespaces/bench-probe/networkpolicies")
         pod_floor = FloorWatcher(kube, "/api/v1/namespaces/bench-probe/pods")
         print(f"lab: {len(lab.nodes)} nodes; {args.pods} pods + {args.big} in bench-big; {args.policies} policies",

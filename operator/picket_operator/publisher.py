@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -37,6 +37,8 @@ log = logging.getLogger("picket.operator.publisher")
 FIELD_MANAGER = "picket-operator"
 EP_PLURAL = "compiledendpoints"
 PS_PLURAL = "compiledpeersets"
+CHUNK = 64  # endpoints planned and written per step of a sync
+Key = tuple[str, str]  # ("pcep", endpoint key) or ("pps", peer set name)
 
 
 @dataclass(frozen=True)
@@ -149,23 +151,20 @@ class Publisher:
                 all_eps, all_pss = self._feed.all_keys()
                 eps |= all_eps | set(self.ledger.endpoints)
                 pss |= all_pss | set(self.ledger.peer_sets)
-            plan = ledgers.plan(self.ledger, eps, pss, self._feed.endpoint_object, self._feed.peer_set_object)
+            sets_plan = ledgers.plan(self.ledger, (), pss, self._feed.endpoint_object, self._feed.peer_set_object)
         except ApiError:
             self.mark(eps, pss)
             with self._lock:
                 self._need_full = self._need_full or full
             raise
-        failed = self._perform(plan)
-        ledgers.record(self.ledger, plan, failed)
+        failed, counts = self._perform(sets_plan, sorted(eps))
         self.syncs += 1
-        self.writes += len(plan) - len(failed)
-        if plan or full:
+        if any(counts.values()) or full:
             log.info(
                 "sync%s: %d dirty endpoints, %d dirty peer sets -> %d pps written, %d pcep written, "
                 "%d pcep deleted, %d pps deleted, %d failed in %.0f ms",
-                " (full)" if full else "", len(eps), len(pss), len(plan.peer_set_writes),
-                len(plan.endpoint_writes), len(plan.endpoint_deletes), len(plan.peer_set_deletes),
-                len(failed), (time.monotonic() - started) * 1000,
+                " (full)" if full else "", len(eps), len(pss), counts["pps written"], counts["pcep written"],
+                counts["pcep deleted"], counts["pps deleted"], len(failed), (time.monotonic() - started) * 1000,
             )
         with self._lock:
             for kind, key in [("pcep", k) for k in eps] + [("pps", k) for k in pss]:
@@ -186,32 +185,43 @@ class Publisher:
 
     # Writes -----------------------------------------------------------------------------------------
 
-    def _perform(self, plan: ledgers.Plan) -> set[tuple[str, str]]:
-        """Writes in the safe order (see ``ledger``); the Pending status resets come last, off the
-        critical path: the agents act on the spec, the status only reports."""
+    def _perform(self, sets_plan: ledgers.Plan, endpoint_keys: list[str]) -> tuple[set[Key], dict[str, int]]:
+        """Writes in the safe order (see ``ledger``): peer sets, then endpoints in chunks of
+        ``CHUNK`` keys (planned chunk by chunk, so the first objects are on the wire while the
+        rest are still being built), then peer set deletions. The Pending status resets come
+        last, off the critical path: the agents act on the spec, the status only reports."""
         failed: set[tuple[str, str]] = set()
         written: dict[str, tuple[dict[str, Any], str]] = {}  # key -> (object, resourceVersion)
-        Job = tuple[tuple[str, str], Callable[[], Any]]
+        counts = dict.fromkeys(("pps written", "pcep written", "pcep deleted", "pps deleted"), 0)
 
         def write_endpoint(key: str, obj: dict[str, Any]) -> None:
             reply = self._apply(EP_PLURAL, obj)
             written[key] = (obj, str((reply.get("metadata") or {}).get("resourceVersion", "")))
 
-        phases: list[list[Job]] = [
-            [(("pps", ledgers.identity(o).name), partial(self._apply, PS_PLURAL, o)) for o in plan.peer_set_writes],
-            [(("pcep", k), partial(write_endpoint, k, o)) for k, o in plan.endpoint_writes],
-            [(("pcep", k), partial(self._delete, EP_PLURAL, w)) for k, w in plan.endpoint_deletes],
-            [(("pps", k), partial(self._delete, PS_PLURAL, w)) for k, w in plan.peer_set_deletes],
-        ]
-        for phase in phases:
-            self._run_phase(phase, failed)
-        resets: list[Job] = [
+        self._run_phase([(("pps", ledgers.identity(o).name), partial(self._apply, PS_PLURAL, o))
+                         for o in sets_plan.peer_set_writes], failed)
+        counts["pps written"] = len(sets_plan.peer_set_writes)
+        for start in range(0, len(endpoint_keys), CHUNK):
+            chunk = ledgers.plan(self.ledger, endpoint_keys[start:start + CHUNK], (), self._feed.endpoint_object,
+                                 self._feed.peer_set_object)
+            self._run_phase([(("pcep", k), partial(write_endpoint, k, o)) for k, o in chunk.endpoint_writes]
+                            + [(("pcep", k), partial(self._delete, EP_PLURAL, w)) for k, w in chunk.endpoint_deletes],
+                            failed)
+            ledgers.record(self.ledger, chunk, failed)
+            counts["pcep written"] += len(chunk.endpoint_writes)
+            counts["pcep deleted"] += len(chunk.endpoint_deletes)
+        self._run_phase([(("pps", k), partial(self._delete, PS_PLURAL, w)) for k, w in sets_plan.peer_set_deletes],
+                        failed)
+        counts["pps deleted"] = len(sets_plan.peer_set_deletes)
+        ledgers.record(self.ledger, sets_plan, failed)
+        self.writes += sum(counts.values()) - len(failed)
+        resets: list[tuple[tuple[str, str], Callable[[], Any]]] = [
             (("status", k), partial(self._reset_status, o, rv)) for k, (o, rv) in sorted(written.items())
         ]
         self._run_phase(resets, set())  # a failed reset leaves a stale status, never a wrong spec
-        return failed
+        return failed, counts
 
-    def _run_phase(self, phase: list[tuple[tuple[str, str], Callable[[], Any]]], failed: set[tuple[str, str]]) -> None:
+    def _run_phase(self, phase: Sequence[tuple[Key, Callable[[], Any]]], failed: set[Key]) -> None:
         if not self._is_leader():  # lost the lease mid-sync: stop writing at once
             failed.update(key for key, _ in phase)
             return
