@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(iproute2 iptables ipset conntrack netcat-openbsd iperf3 curl socat kmod procps util-linux)
+packages=(iproute2 iptables ipset conntrack netcat-openbsd iperf3 curl socat kmod procps util-linux gcc)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

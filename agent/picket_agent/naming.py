@@ -29,7 +29,7 @@ POD_EGRESS_CHAIN = "PICKET-POD-EGRESS"  # dispatch by source IP to egress tier c
 POD_INGRESS_CHAIN = "PICKET-POD-INGRESS"  # dispatch by destination IP to ingress tier chains
 HOOKS = {"FORWARD": FORWARD_CHAIN, "INPUT": INPUT_CHAIN, "OUTPUT": OUTPUT_CHAIN}
 
-_KINDS = ("TIER", "DROP", "RULE", "LOG")
+_KINDS = ("TIER", "DROP", "RULE", "LOG", "DISP")
 _HASH_LEN = 16
 _TEMP_SUFFIX = "-t"
 
@@ -61,6 +61,11 @@ def rule_chain(endpoint_key: str, direction: str, tier_index: int, position: str
 def log_chain(endpoint_key: str, direction: str, tier_index: int, position: str) -> str:
     """The NFLOG target chain a LOG rule's sub-chain jumps to."""
     return _chain("LOG", endpoint_key, direction, tier_index, position)
+
+
+def dispatch_chain(direction: str, block: str) -> str:
+    """The pod dispatch chain of one address block (``dispatch``), e.g. ``10.90.0.16/28``."""
+    return _chain("DISP", direction, block)
 
 
 def drop_id(chain: str) -> str:

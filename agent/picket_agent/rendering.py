@@ -38,7 +38,7 @@ from picket.model import (
     PeerSetKind,
     stable_hash,
 )
-from picket_agent import naming
+from picket_agent import dispatch, naming
 from picket_agent.desired import (
     CALICO_FAILSAFE_IN,
     CALICO_FAILSAFE_OUT,
@@ -224,8 +224,8 @@ def _top_chains(b: _Builder) -> dict[str, tuple[IptRule, ...]]:
         host_out = [lo, *_conntrack("picket host"), *_failsafe(s.failsafe_outbound, "outbound"), *b.host_out]
     return {
         naming.FORWARD_CHAIN: tuple(forward),
-        naming.POD_EGRESS_CHAIN: tuple(b.pod_egress),
-        naming.POD_INGRESS_CHAIN: tuple(b.pod_ingress),
+        **dispatch.tree(naming.POD_EGRESS_CHAIN, b.pod_egress, ingress=False),
+        **dispatch.tree(naming.POD_INGRESS_CHAIN, b.pod_ingress, ingress=True),
         naming.INPUT_CHAIN: tuple(host_in),
         naming.OUTPUT_CHAIN: tuple(host_out),
     }
