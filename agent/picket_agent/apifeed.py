@@ -15,7 +15,8 @@ keeps the last state it applied: nothing is ever flushed because of the API.
 
 Status: the SyncLoop calls ``applied(version_by_key)`` after each successful apply; a reporter
 thread patches ``status`` (appliedVersion = the spec.version that was applied, applied = "True")
-of the endpoints whose reported version changed, in parallel and off the dataplane's thread.
+of the endpoints whose reported version changed, in parallel and off the dataplane's thread,
+once a burst has settled (the spec writes of a big change go first).
 The agent never imports the operator: objects are read with ``picket.model`` directly.
 """
 
@@ -39,6 +40,7 @@ log = logging.getLogger("picket.agent.apifeed")
 GROUP, VERSION = "picket.dev", "v1alpha1"
 NODE_LABEL = "picket.dev/node"
 COALESCE = 0.005  # seconds to gather a burst of watch events into one snapshot
+REPORT_QUIET, REPORT_MAX_DELAY = 0.2, 2.0  # status reports: wait for a burst to settle, but not longer
 
 Obj = dict[str, Any]
 
@@ -125,6 +127,9 @@ class ApiFeed:
         self._pool = ThreadPoolExecutor(4, thread_name_prefix="status")
         self._listed: set[str] = set()
         self._dirty = threading.Event()
+        self._pending: dict[tuple[str, str], tuple[Parsed, str]] = {}  # status reports not yet sent
+        self._last_pending = 0.0
+        self._report_wake = threading.Event()
         self.submitted = 0
         ep_path = custom_path(GROUP, VERSION, "compiledendpoints")
         ps_path = custom_path(GROUP, VERSION, "compiledpeersets")
@@ -136,6 +141,7 @@ class ApiFeed:
     def run(self, stop: threading.Event) -> None:
         threads = [threading.Thread(target=r.run, args=(stop,), name=r.name, daemon=True) for r in self.reflectors]
         threads.append(threading.Thread(target=self._build, args=(stop,), name="apifeed-build", daemon=True))
+        threads.append(threading.Thread(target=self._reporter, args=(stop,), name="apifeed-status", daemon=True))
         for t in threads:
             t.start()
         stop.wait()
@@ -224,6 +230,28 @@ class ApiFeed:
                     continue  # already reported for this state of the object
                 self._reported[key] = (parsed.version, rv)
                 todo.append((parsed, parsed.version))
+        if todo:
+            with self._lock:
+                for parsed, version in todo:
+                    self._pending[(parsed.namespace, parsed.name)] = (parsed, version)
+                self._last_pending = time.monotonic()
+            self._report_wake.set()
+
+    def _reporter(self, stop: threading.Event) -> None:
+        """Status reports wait for a burst to settle (0.2 s without new ones, at most 2 s), so that
+        during a policy change over many pods the API server serves the spec writes first."""
+        while not stop.is_set():
+            if not self._report_wake.wait(timeout=1.0):
+                continue
+            self._report_wake.clear()
+            first = time.monotonic()
+            while time.monotonic() - self._last_pending < REPORT_QUIET and time.monotonic() - first < REPORT_MAX_DELAY:
+                time.sleep(0.05)
+            self.flush_reports()
+
+    def flush_reports(self) -> None:
+        with self._lock:
+            todo, self._pending = list(self._pending.values()), {}
         for parsed, version in todo:
             self._pool.submit(self._report, parsed, version)
 

@@ -36,6 +36,7 @@ def make() -> tuple[ApiFeed, Client, list[Compiled]]:
 
 
 def drain(feed: ApiFeed) -> None:
+    feed.flush_reports()
     feed._pool.shutdown(wait=True)
 
 
@@ -59,6 +60,7 @@ def test_applied_version_is_reported_once_per_state() -> None:
 def test_a_reset_to_pending_of_an_applied_version_is_reported_again() -> None:
     feed, client, _ = make()
     feed.applied({"x/a": "v1"})
+    feed.flush_reports()
     feed._event_eps("MODIFIED", full_pcep("x", "a", "v1", status={"applied": "Pending"}, rv="5"))
     feed._event_eps("MODIFIED", full_pcep("x", "a", "v1", status={"applied": "True", "appliedVersion": "v1"}, rv="6"))
     drain(feed)
