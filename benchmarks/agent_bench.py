@@ -1,6 +1,7 @@
 """Agent benchmark: apply latency and dataplane cost, in throwaway namespaces (``pkt-agb-*``).
 
-Run as root: ``python3 -m benchmarks.agent_bench [--seconds 3] [--rounds 3] [--baseline REV]``.
+Run as root: ``python3 -m benchmarks.agent_bench [--seconds 3] [--rounds 3] [--baseline REV]
+[--only apply|dataplane]``.
 Nothing outside its own namespaces is touched; they are removed at the end (and swept at the
 start). ``--baseline REV`` also measures the agent as it was at git revision REV (its
 ``agent/`` tree is extracted with ``git archive`` into a temp dir and put first on the path),
@@ -237,6 +238,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline", metavar="REV", help="also measure the agent of this git revision")
+    parser.add_argument("--only", choices=["apply", "dataplane"], help="run one half only")
     args = parser.parse_args()
     if args.inner:
         inner_apply()
@@ -252,8 +254,10 @@ def main() -> None:
     topo = Topology("agb")
     try:
         topo.add_node("n1", "192.168.90.1")
-        print_apply(measure_apply(topo, agents, args.rounds))
-        dataplane(topo, agents, work, args.seconds, args.rounds)
+        if args.only != "dataplane":
+            print_apply(measure_apply(topo, agents, args.rounds))
+        if args.only != "apply":
+            dataplane(topo, agents, work, args.seconds, args.rounds)
     finally:
         topo.destroy()
         shutil.rmtree(work, ignore_errors=True)

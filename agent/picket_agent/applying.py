@@ -36,7 +36,7 @@ class TableIO(Protocol):
 
 
 class SetIO(Protocol):
-    def list_owned(self) -> dict[str, ActualSet]: ...
+    def list_owned(self, expected: Mapping[str, SetSpec] | None = None) -> dict[str, ActualSet]: ...
     def create(self, specs: Sequence[SetSpec]) -> None: ...
     def replace(self, specs: Sequence[SetSpec]) -> None: ...
     def destroy_quietly(self, names: list[str] | tuple[str, ...]) -> list[str]: ...
@@ -75,7 +75,8 @@ class Applier:
         resyncs, like kube-proxy's partial syncs); the periodic resync verifies and repairs."""
         start = time.perf_counter()
         trusted = not verify and previous is not None and self._sets is not None
-        actual_sets = self._sets if trusted and self._sets is not None else self.sets.list_owned()
+        expected = previous.sets if previous is not None else desired.sets  # speeds the comparison up only
+        actual_sets = self._sets if trusted and self._sets is not None else self.sets.list_owned(expected)
         set_plan = plan_sets(desired, actual_sets, report=previous is not None)
         if set_plan.create:
             self.sets.create(set_plan.create)

@@ -66,6 +66,8 @@ class IptablesIO:
         self._cache: dict[tuple[str, tuple[int, ...]], bytes] = {}  # rule text (+ set generations) -> entry
         self._matches: dict[tuple[str, tuple[int, ...]], bytes] = {}  # match text (+ set generations) -> bytes
         self._keys: dict[tuple[str, tuple[int, ...]], bytes] = {}  # rule text (+ set generations) -> tableblob key
+        self._chain_keys: dict[str, tuple[tuple[IptRule, ...], int, bytes]] = {}  # chain -> (rules, epoch, keys)
+        self._set_epoch = 0  # bumped whenever a set is (re)created
         self.set_generation: dict[str, int] = {}
 
     def locked(self) -> contextlib.AbstractContextManager[None]:
@@ -121,19 +123,27 @@ class IptablesIO:
             ]
         for chain, rules in chains.items():
             have = table.chains[chain]
-            if len(have) != len(rules) or any(
-                key != self._key(r) for (_, key, _), r in zip(have, rules, strict=True)
-            ):
+            if len(have) != len(rules) or b"".join(key for _, key, _ in have) != self._chain_key(chain, rules):
                 return None
             saved.chains[chain] = [(counts, r.text()) for (counts, _, _), r in zip(have, rules, strict=True)]
         return saved
 
+    def _chain_key(self, chain: str, rules: tuple[IptRule, ...]) -> bytes:
+        """The keys of a chain's rules, joined; kept while the rules object and the sets stay the same."""
+        cached = self._chain_keys.get(chain)
+        if cached is not None and cached[0] is rules and cached[1] == self._set_epoch:
+            return cached[2]
+        key = b"".join(self._key(r) for r in rules)
+        self._chain_keys[chain] = (rules, self._set_epoch, key)
+        return key
+
     def _key(self, rule: IptRule) -> bytes:
-        generations = tuple(self.set_generation.get(s, 0) for s in rule.set_names())
-        key = self._keys.get((rule.text(), generations))
+        names = rule.set_names()
+        cache_key = (rule.text(), tuple(self.set_generation.get(s, 0) for s in names) if names else ())
+        key = self._keys.get(cache_key)
         if key is None:
             key = tableblob.rule_key(self._raw(rule), None if rule.target == "NFLOG" else rule.target)
-            self._keys[(rule.text(), generations)] = key
+            self._keys[cache_key] = key
         return key
 
     def _raw(self, rule: IptRule) -> bytes:
@@ -195,6 +205,7 @@ class IptablesIO:
         """A set was (re)created: its kernel index may differ, so cached rules using it are stale."""
         for name in names:
             self.set_generation[name] = self.set_generation.get(name, 0) + 1
+        self._set_epoch += bool(names)
 
     def remove_everything(self) -> int:
         """Remove our hooks and every PICKET-* chain (``picket agent --cleanup``)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from picket_agent import ipsetwire as wire
 from picket_agent import naming
@@ -38,6 +38,7 @@ class IpsetIO:
         self._ipset = IPSet()
         self._protocol = int(self._ipset.get_proto_version()[0].get_attr("IPSET_ATTR_PROTOCOL"))
         self._revisions: dict[str, int] = {}
+        self._dumps: dict[str, tuple[SetSpec, frozenset[bytes]]] = {}  # set name -> (spec, its dumped entries)
         self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self._sock.bind((0, 0))
@@ -47,21 +48,42 @@ class IpsetIO:
         self._ipset.close()
         self._sock.close()
 
-    def list_owned(self) -> dict[str, ActualSet]:
+    def list_owned(self, expected: Mapping[str, SetSpec] | None = None) -> dict[str, ActualSet]:
+        """Our sets as the kernel holds them. A set whose packed entries equal those of its
+        ``expected`` spec is taken from the spec; only the others are decoded to text."""
         self._seq += 1
         self._sock.send(wire.list_message(self._protocol, self._seq))
-        found: wire.ListedSets = {}
+        found: wire.RawSets = {}
         while True:
             payloads: list[bytes] = []
             for kind, _, payload in wire.messages(self._sock.recv(1 << 20)):
                 if kind == wire.NLMSG_DONE:
-                    wire.parse_list(payloads, found)
-                    return {n: ActualSet(k, frozenset(m), frozenset(x))
-                            for n, (k, m, x) in found.items() if naming.is_owned_set(n)}
+                    wire.raw_list(payloads, found)
+                    return {n: self._actual(n, k, d, (expected or {}).get(n))
+                            for n, (k, d) in found.items() if naming.is_owned_set(n)}
                 if kind == wire.NLMSG_ERROR and wire.error_code(payload):
                     raise IpsetError(f"ipset list: errno {wire.error_code(payload)}")
                 payloads.append(payload)
-            wire.parse_list(payloads, found)
+            wire.raw_list(payloads, found)
+
+    def _actual(self, name: str, kind: str, datas: list[bytes], spec: SetSpec | None) -> ActualSet:
+        if spec is not None and kind == spec.kind.value and frozenset(datas) == self._packed(spec):
+            return ActualSet(kind, frozenset(spec.members), frozenset(spec.nomatch))
+        members: set[str] = set()
+        nomatch: set[str] = set()
+        for data in datas:
+            text, excluded = wire.entry_text(kind, data)
+            (nomatch if excluded else members).add(text)
+        return ActualSet(kind, frozenset(members), frozenset(nomatch))
+
+    def _packed(self, spec: SetSpec) -> frozenset[bytes]:
+        cached = self._dumps.get(spec.name)
+        if cached is None or (cached[0] is not spec and cached[0] != spec):
+            kind = spec.kind.value
+            packed = frozenset([*(wire.dumped_entry(kind, m, False) for m in spec.members),
+                                *(wire.dumped_entry(kind, m, True) for m in spec.nomatch)])
+            cached = self._dumps[spec.name] = (spec, packed)
+        return cached[1]
 
     def create(self, specs: Sequence[SetSpec], names: Sequence[str] | None = None) -> None:
         """Create and fill sets (under ``names`` when given), all in a few batched sends."""

@@ -76,6 +76,14 @@ def entry_data(kind: str, member: str, nomatch: bool) -> bytes:
     return attr(A_DATA | NLA_F_NESTED, inner)
 
 
+def dumped_entry(kind: str, member: str, nomatch: bool) -> bytes:
+    """An entry's ``IPSET_ATTR_DATA`` payload as a LIST dump returns it: what ``entry_data`` sends,
+    except that the kernel leaves the byte-order flag off the address."""
+    payload = entry_data(kind, member, nomatch)[4:]
+    flagged = struct.pack("=HH", 8, IPADDR_IPV4 | NLA_F_NET_BYTEORDER)
+    return payload.replace(flagged, struct.pack("=HH", 8, IPADDR_IPV4), 1)
+
+
 def add_messages(protocol: int, name: str, entries: list[bytes], first_seq: int, batch: int = 500) -> list[bytes]:
     """ADD messages of up to ``batch`` entries each (``IPSET_ATTR_LINENO`` is required with ADT)."""
     out: list[bytes] = []
@@ -116,23 +124,35 @@ def attrs(data: bytes, offset: int = 0) -> Iterator[tuple[int, bytes]]:
 
 
 ListedSets = dict[str, tuple[str, set[str], set[str]]]  # name -> (type, members, nomatch)
+RawSets = dict[str, tuple[str, list[bytes]]]  # name -> (type, the entries' IPSET_ATTR_DATA payloads)
 
 
-def parse_list(payloads: Iterable[bytes], into: ListedSets) -> None:
-    """Add the sets of LIST reply payloads (nfgenmsg + attributes) to ``into``."""
+def raw_list(payloads: Iterable[bytes], into: RawSets) -> None:
+    """Collect the sets of LIST reply payloads (nfgenmsg + attributes), entries still packed."""
     for payload in payloads:
         top = dict(attrs(payload, _GEN.size))
         name = top.get(A_SETNAME, b"").rstrip(b"\0").decode()
         if not name:
             continue
         kind = top.get(A_TYPENAME, b"").rstrip(b"\0").decode()
-        entry = into.setdefault(name, (kind, set(), set()))  # a big set spans messages: TYPENAME only in the first
-        for _, data in attrs(top.get(A_ADT, b"")):
-            text, nomatch = _entry_text(entry[0], dict(attrs(data)))
+        entry = into.setdefault(name, (kind, []))  # a big set spans messages: TYPENAME only in the first
+        entry[1].extend(data for _, data in attrs(top.get(A_ADT, b"")))
+
+
+def parse_list(payloads: Iterable[bytes], into: ListedSets) -> None:
+    """Add the sets of LIST reply payloads to ``into``, entries as text."""
+    raw: RawSets = {}
+    raw_list(payloads, raw)
+    for name, (kind, datas) in raw.items():
+        entry = into.setdefault(name, (kind, set(), set()))
+        for data in datas:
+            text, nomatch = entry_text(entry[0], data)
             (entry[2] if nomatch else entry[1]).add(text)
 
 
-def _entry_text(kind: str, data: dict[int, bytes]) -> tuple[str, bool]:
+def entry_text(kind: str, packed: bytes) -> tuple[str, bool]:
+    """(entry as text, nomatch) of one ``IPSET_ATTR_DATA`` payload of a LIST dump."""
+    data = dict(attrs(packed))
     ip_attrs = dict(attrs(data.get(D_IP, b"")))
     ip = socket.inet_ntoa(ip_attrs[IPADDR_IPV4]) if IPADDR_IPV4 in ip_attrs else "?"
     flags = struct.unpack(">I", data[D_CADT_FLAGS])[0] if D_CADT_FLAGS in data else 0

@@ -54,6 +54,10 @@ class Match:
     params: tuple[Param, ...]
 
     def text(self) -> str:
+        return self._text
+
+    @cached_property
+    def _text(self) -> str:
         return " ".join([f"-m {self.name}", *(p.text() for p in self.params)])
 
 
@@ -95,6 +99,10 @@ class IptRule:
         return " ".join(parts)
 
     def set_names(self) -> tuple[str, ...]:
+        return self._set_names
+
+    @cached_property
+    def _set_names(self) -> tuple[str, ...]:
         return tuple(p.values[0] for m in self.matches if m.name == "set" for p in m.params)
 
 
