@@ -104,8 +104,10 @@ class _Builder:
         self.versions: dict[str, str] = {}
         self.problems: list[str] = []
         self.failed: set[str] = set()
+        self._resolved: dict[tuple[str, PeerSetKind], tuple[str, PeerSetKind]] = {}  # lookups made this render
 
     def add_endpoint(self, key: str, er: EndpointRules) -> None:
+        self.lookups = []
         rendered = self._cached(key, er)
         if rendered is None:
             sets_before = dict(self.sets)
@@ -114,10 +116,11 @@ class _Builder:
                 chains, drops, dispatch = self._endpoint(key, er)
             except ValueError as exc:
                 self.sets = sets_before
+                self._resolved.clear()  # it may name sets just dropped again
                 self.problems.append(f"endpoint {key}: {exc}; skipped (its last good rules stay enforced)")
                 self.failed.add(key)
                 return
-            rendered = (chains, drops, dispatch, self.lookups)
+            rendered = (chains, drops, dispatch, list(dict.fromkeys(self.lookups)))
             version = endpoint_version(er)
             if self.cache is not None:
                 self.cache.entries[key] = (er, self.settings, rendered, version)
@@ -136,7 +139,7 @@ class _Builder:
         if hit is None or hit[0] != er or hit[1] != self.settings:
             return None
         for name, use, kind in hit[2][3]:
-            if self._lookup(name, use) != (naming.set_name(name, kind.value), kind):
+            if self._lookup(name, use)[1] is not kind:  # the set name follows from (name, kind)
                 return None
         return hit[2]
 
@@ -184,13 +187,16 @@ class _Builder:
         return [(target, IptRule(first, goto=True, comment=comment))]
 
     def _lookup(self, peer_set: str, use: PeerSetKind) -> tuple[str, PeerSetKind]:
-        ps = self.peer_sets.get(peer_set)
-        kind = ps.kind if ps is not None else use
-        self.lookups.append((peer_set, use, kind))
-        name = naming.set_name(peer_set, kind.value)
-        if name not in self.sets:
-            self.sets[name] = _set_spec(name, ps, kind, peer_set, self.problems)
-        return name, kind
+        resolved = self._resolved.get((peer_set, use))
+        if resolved is None:
+            ps = self.peer_sets.get(peer_set)
+            kind = ps.kind if ps is not None else use
+            name = naming.set_name(peer_set, kind.value)
+            if name not in self.sets:
+                self.sets[name] = _set_spec(name, ps, kind, peer_set, self.problems)
+            resolved = self._resolved[(peer_set, use)] = (name, kind)
+        self.lookups.append((peer_set, use, resolved[1]))
+        return resolved
 
     def finish(self) -> Desired:
         top = _top_chains(self)
