@@ -162,6 +162,14 @@ def test_bad_endpoint_is_reported_and_skipped_others_rendered() -> None:
     assert not any("x/a" in r.comment for rules in d.chains.values() for r in rules)
 
 
+def test_a_set_looked_up_by_a_skipped_endpoint_still_exists_for_the_next_one() -> None:
+    uses_s = k8s(ING, ("NetworkPolicy x/p", (rule(peers=("s",)),)))
+    c = compiled([ep(pod("x/a", "not-an-ip"), ingress=uses_s), ep(pod("x/b", "10.0.0.3"), ingress=uses_s)],
+                 [ip_set("s", "10.0.0.9")])
+    d = render(c)
+    assert d.failed == {"x/a"} and naming.set_name("s", "hash:ip") in d.sets
+
+
 def test_bad_peer_set_member_is_reported_and_left_out() -> None:
     c = compiled(
         [ep(pod("x/a", "10.0.0.2"), ingress=k8s(ING, ("NetworkPolicy x/p", (rule(peers=("s",)),))))],
