@@ -110,7 +110,10 @@ class IptablesIO:
         bytes, ``tableblob``; no ``iptables-save``), the table as ``read`` would parse it (foreign
         rules of the built-in chains as placeholders, counters from the kernel); else None and the
         caller reads the exact text (drift is rare; its account needs the text)."""
-        table = tableblob.parse(*tableblob.read_blob())
+        try:
+            table = tableblob.parse(*tableblob.read_blob())
+        except OSError:  # e.g. a writer that ignores the lock changed the table between the two calls
+            return None
         if {c for c in table.chains if naming.is_owned_chain(c)} != set(chains):
             return None
         saved = SavedTable()
