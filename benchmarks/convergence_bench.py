@@ -2,7 +2,7 @@
 
 Run as root (the binaries built: ``picket lab build``):
 
-    python3 benchmarks/convergence_bench.py [--pods 300] [--policies 60] [--big 1000] [--trials 50]
+    python3 benchmarks/convergence_bench.py [--pods 300] [--policies 60] [--big 1000] [--trials 50] [--keep]
 
 It brings up a lab with enough nodes (each node has a /24 of pod addresses), deploys picket as
 ``picket demo`` does (manifests/, operator and agents with their ServiceAccount tokens), creates
@@ -188,10 +188,12 @@ def figures(name: str, values: list[float], floor: list[float]) -> str:
         return xs[max(0, math.ceil(0.99 * len(xs)) - 1)]
 
     med, fmed = statistics.median(v), statistics.median(f) if f else math.nan
+    slow = sorted(range(len(values)), key=lambda i: -values[i] if not math.isnan(values[i]) else 0)[:3]
+    slowest = ", ".join(f"#{i}: {values[i] * 1000:.0f} ms" for i in slow)
     return (f"{name}: n={len(v)}/{len(values)} median {med * 1000:.0f} ms, p99 {p99(v) * 1000:.0f} ms, "
             f"max {v[-1] * 1000:.0f} ms; "
             f"floor (plain watcher) median {fmed * 1000:.0f} ms, p99 {p99(f) * 1000 if f else math.nan:.0f} ms; "
-            f"ratio median/floor {med / fmed:.1f}x")
+            f"ratio median/floor {med / fmed:.1f}x; slowest trials {slowest}")
 
 
 HEAD = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
@@ -287,6 +289,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--big", type=int, default=1000, help="pods of the namespace one policy selects entirely (0: skip)")
     p.add_argument("--trials", type=int, default=50)
     p.add_argument("--big-trials", type=int, default=0, help="trials of the big case (default: --trials)")
+    p.add_argument("--warmup", type=int, default=3, help="policy trials run first and discarded (a fresh "
+                   "lab is still settling: controllers, 1000s of status reports)")
     p.add_argument("--keep", action="store_true", help="leave the lab and picket running")
     args = p.parse_args(argv)
     nodes = max(3, math.ceil((args.pods + args.big + 4) / 240))
@@ -306,6 +310,9 @@ def main(argv: list[str]) -> int:
         pod_floor = FloorWatcher(kube, "/api/v1/namespaces/bench-probe/pods")
         print(f"lab: {len(lab.nodes)} nodes; {args.pods} pods + {args.big} in bench-big; {args.policies} policies",
               flush=True)
+        if args.warmup:
+            warm, _ = policy_trials(b, pol_floor, args.warmup)
+            print(f"warm-up trials (discarded): {', '.join(f'{w * 1000:.0f} ms' for w in warm)}", flush=True)
         took, floor = policy_trials(b, pol_floor, args.trials)
         print(figures("policy apply -> enforced", took, floor), flush=True)
         took, floor = label_trials(b, pod_floor, args.trials)
