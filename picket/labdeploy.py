@@ -68,9 +68,10 @@ def apply_manifests(lab: Lab, progress: Callable[[str], None] = print) -> None:
 
 
 def apply_calico_crds(lab: Lab) -> None:
-    """picket's Calico-compatible CRDs (crds/calico/): not part of manifests/ (a cluster running
-    Calico has its own); applied in the lab before the operator starts, so it watches those kinds."""
-    out = lab.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / "calico"), "-o", "name").stdout
+    """picket's Calico-compatible CRDs (optional component manifests/calico/, over crds/calico/):
+    not part of manifests/ (a cluster running Calico has its own); applied in the lab before the
+    operator starts, so it watches those kinds."""
+    out = lab.kubectl("apply", "--server-side", "-k", str(MANIFESTS / "calico"), "-o", "name").stdout
     wait_established(lab, [line.split("/", 1)[1] for line in out.split() if "/" in line])
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from picket.model import Direction, PeerSetKind
+from picket.model import Direction, PeerSetKind, RuleSet
 from picket_agent import naming
 from picket_agent.iptrules import IptRule, chain_text
 
@@ -21,6 +21,33 @@ CALICO_FAILSAFE_IN = (
 CALICO_FAILSAFE_OUT = (
     "udp:53", "udp:67", "tcp:179", "tcp:2379", "tcp:2380", "tcp:5473", "tcp:6443", "tcp:6666", "tcp:6667",
 )
+
+# The one setting both the operator (which frames host rule sets with a "failsafe" tier) and the
+# agent (which accepts these ports before any host policy) read: flags --failsafe-inbound /
+# --failsafe-outbound, else these environment variables (manifests/ sets both from one ConfigMap).
+FAILSAFE_ENV_IN, FAILSAFE_ENV_OUT = "PICKET_FAILSAFE_INBOUND", "PICKET_FAILSAFE_OUTBOUND"
+FAILSAFE_TIER = "failsafe"  # the name the compiler gives the tier (calico.hosts.failsafe_tier)
+
+
+def failsafe_mismatch(rule_set: RuleSet, ours: tuple[str, ...]) -> str | None:
+    """How a compiled host rule set's failsafe tier differs from this agent's ports, or None.
+
+    The compiler puts the operator's failsafe ports in a first tier named "failsafe"; the agent
+    accepts its own before that. Different lists mean the two were configured apart."""
+    if not rule_set.tiers or rule_set.tiers[0].name != FAILSAFE_TIER:
+        return None
+    compiled = {
+        f"{rule.protocol.value.lower()}:{port}"
+        for policy in rule_set.tiers[0].policies for rule in policy.rules if rule.protocol is not None
+        for r in rule.ports for port in range(r.start, r.end + 1)
+    }
+    if compiled == set(ours):
+        return None
+    extra, missing = sorted(compiled - set(ours)), sorted(set(ours) - compiled)
+    return (f"failsafe ports differ between the operator and this agent (set both from {FAILSAFE_ENV_IN} / "
+            f"{FAILSAFE_ENV_OUT}): only the operator's: {','.join(extra) or '-'}; "
+            f"only this agent's: {','.join(missing) or '-'}")
+
 
 @dataclass(frozen=True)
 class RenderSettings:

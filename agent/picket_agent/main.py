@@ -44,6 +44,8 @@ def main(argv: Sequence[str]) -> int:
 
     detected = backend.detect()
     log.info("iptables backend: %s (%s); %s", detected.mode, detected.reason, detected.advice())
+    log.info("host failsafe ports in %s, out %s", ",".join(settings.render.failsafe_inbound) or "none",
+             ",".join(settings.render.failsafe_outbound) or "none")
     if settings.cleanup:
         return _cleanup(settings)
     loop = _make_loop(settings)

@@ -47,6 +47,7 @@ from picket_agent.desired import (
     DropReason,
     RenderSettings,
     SetSpec,
+    failsafe_mismatch,
 )
 from picket_agent.iptrules import IptRule, Match, Param
 from picket_agent.tiers import TierRenderer
@@ -158,6 +159,12 @@ class _Builder:
             rule_set = er.rule_set(direction)
             if rule_set is None or not rule_set.tiers:
                 continue  # not isolated in this direction (or no tier: falls through to allow)
+            if ep.kind is EndpointKind.HOST:
+                s = self.settings
+                ours = s.failsafe_inbound if direction is Direction.INGRESS else s.failsafe_outbound
+                mismatch = failsafe_mismatch(rule_set, ours)
+                if mismatch:
+                    self.problems.append(f"endpoint {key} {direction.value.lower()}: {mismatch}")
             tiers = TierRenderer(key, direction, self.settings, self._lookup)
             chains.update(tiers.render(rule_set))
             drops += tiers.drops

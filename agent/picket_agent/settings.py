@@ -2,7 +2,9 @@
 
 ``parse_settings(argv, environ)`` validates everything and raises ``SettingsError`` listing all
 problems at once. Nothing else in the agent reads ``os.environ``. Environment variables (the
-DaemonSet sets them): ``NODE_NAME`` (``--node``), ``PICKET_METRICS_PORT``, ``PICKET_LOG_DROPS``.
+DaemonSet sets them): ``NODE_NAME`` (``--node``), ``PICKET_METRICS_PORT``, ``PICKET_LOG_DROPS``,
+``PICKET_FAILSAFE_INBOUND`` / ``PICKET_FAILSAFE_OUTBOUND`` (``--failsafe-*``; the operator reads
+the same two, and manifests/ sets both from the ConfigMap ``picket-failsafe``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from picket_agent.desired import CALICO_FAILSAFE_IN, CALICO_FAILSAFE_OUT, RenderSettings
+from picket_agent.desired import (
+    CALICO_FAILSAFE_IN,
+    CALICO_FAILSAFE_OUT,
+    FAILSAFE_ENV_IN,
+    FAILSAFE_ENV_OUT,
+    RenderSettings,
+)
 
 
 class SettingsError(ValueError):
@@ -49,8 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--min-sync-interval", type=float, default=0.1)
     p.add_argument("--log-drops", action="store_true", help="NFLOG every drop and print a readable line")
     p.add_argument("--nflog-group", type=int, default=100)
-    p.add_argument("--failsafe-inbound", help="comma list of proto:port (default: Calico's)")
-    p.add_argument("--failsafe-outbound", help="comma list of proto:port (default: Calico's)")
+    p.add_argument("--failsafe-inbound", help=f"comma list of proto:port (default: ${FAILSAFE_ENV_IN}, else Calico's)")
+    p.add_argument("--failsafe-outbound",
+                   help=f"comma list of proto:port (default: ${FAILSAFE_ENV_OUT}, else Calico's)")
     p.add_argument("--host-apply-on-forward", action="store_true", help="host policy also on forwarded traffic")
     p.add_argument("--cleanup", action="store_true", help="remove every picket chain, hook and ipset, then exit")
     p.add_argument("--print", dest="print_only", action="store_true", help="print the desired state, touch nothing")
@@ -75,8 +84,10 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> AgentSett
         problems.append(f"--rules {args.rules}: no such file")
     if args.once and args.rules is None and not args.cleanup:
         problems.append("--once needs --rules")
-    inbound = _ports(args.failsafe_inbound, CALICO_FAILSAFE_IN, "--failsafe-inbound", problems)
-    outbound = _ports(args.failsafe_outbound, CALICO_FAILSAFE_OUT, "--failsafe-outbound", problems)
+    inbound_text = args.failsafe_inbound if args.failsafe_inbound is not None else environ.get(FAILSAFE_ENV_IN)
+    outbound_text = args.failsafe_outbound if args.failsafe_outbound is not None else environ.get(FAILSAFE_ENV_OUT)
+    inbound = _ports(inbound_text, CALICO_FAILSAFE_IN, "--failsafe-inbound", problems)
+    outbound = _ports(outbound_text, CALICO_FAILSAFE_OUT, "--failsafe-outbound", problems)
     if problems:
         raise SettingsError(problems)
     log_drops = args.log_drops or environ.get("PICKET_LOG_DROPS", "") in ("1", "true", "yes")

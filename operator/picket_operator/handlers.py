@@ -30,6 +30,11 @@ POLICY_RESOURCES: list[tuple[str, str, str, str]] = [
     ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
     ("projectcalico.org", "v3", "networkpolicies", "NetworkPolicy"),
     ("projectcalico.org", "v3", "globalnetworkpolicies", "GlobalNetworkPolicy"),
+    # Not policies, but compiled on the same path (IncrementalCompiler.upsert_policy dispatches them):
+    # host endpoints become endpoints host/<name>; network sets' nets join selector peer sets.
+    ("projectcalico.org", "v3", "hostendpoints", "HostEndpoint"),
+    ("projectcalico.org", "v3", "globalnetworksets", "GlobalNetworkSet"),
+    ("projectcalico.org", "v3", "networksets", "NetworkSet"),
 ]
 
 INDEX_POD, INDEX_NAMESPACE, INDEX_POLICY = "picket_pod_keys", "picket_namespace_keys", "picket_policy_keys"

@@ -12,6 +12,9 @@ How the process is put together (``run``):
 
 Settings are read here once (``parse_settings``: flags, then ``POD_NAME``/``KUBECONFIG`` from the
 environment, all problems reported together) and passed down; nothing else reads the environment.
+Host endpoints' failsafe ports (``--failsafe-inbound`` / ``--failsafe-outbound``, else
+``PICKET_FAILSAFE_INBOUND`` / ``PICKET_FAILSAFE_OUTBOUND``, else Calico's lists) are the same
+setting the agent reads under the same names; manifests/ sets both from one ConfigMap.
 """
 
 from __future__ import annotations
@@ -24,9 +27,13 @@ import socket
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from picket_operator.calico.hosts import Failsafe, parse_failsafe
+
+FAILSAFE_ENV_IN, FAILSAFE_ENV_OUT = "PICKET_FAILSAFE_INBOUND", "PICKET_FAILSAFE_OUTBOUND"  # as the agent's
 
 log = logging.getLogger("picket.operator")
 
@@ -46,6 +53,7 @@ class OperatorSettings:
     workers: int
     metrics_port: int
     log_level: str
+    failsafe: Failsafe = field(default_factory=Failsafe)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=8, help="parallel API writes")
     p.add_argument("--metrics-port", type=int, default=0, help="Prometheus port (0: off)")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--failsafe-inbound", help=f"host failsafe ports, e.g. tcp:22,udp:68 (default: ${FAILSAFE_ENV_IN}, "
+                   "else Calico's)")
+    p.add_argument("--failsafe-outbound", help=f"host failsafe ports, e.g. udp:53 (default: ${FAILSAFE_ENV_OUT}, "
+                   "else Calico's)")
     return p
 
 
@@ -83,6 +95,14 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> OperatorSetti
         errors.append("--workers must be >= 1")
     if args.log_level.upper() not in logging.getLevelNamesMapping():
         errors.append(f"--log-level: unknown level {args.log_level!r}")
+    failsafe = Failsafe()
+    try:
+        failsafe = parse_failsafe(
+            args.failsafe_inbound if args.failsafe_inbound is not None else env.get(FAILSAFE_ENV_IN),
+            args.failsafe_outbound if args.failsafe_outbound is not None else env.get(FAILSAFE_ENV_OUT),
+        )
+    except ValueError as exc:
+        errors.append(f"--failsafe-inbound/--failsafe-outbound (or ${FAILSAFE_ENV_IN}/${FAILSAFE_ENV_OUT}): {exc}")
     if errors:
         raise SystemExit("picket operator: " + "; ".join(errors))
     identity = args.identity or env.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
@@ -100,6 +120,7 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> OperatorSetti
         workers=args.workers,
         metrics_port=args.metrics_port,
         log_level=args.log_level.upper(),
+        failsafe=failsafe,
     )
 
 
@@ -125,11 +146,12 @@ def run(settings: OperatorSettings) -> int:
     from picket_operator import handlers, login, metrics
     from picket_operator.events import EventPoster
     from picket_operator.feed import CompilerFeed
+    from picket_operator.incremental import IncrementalCompiler
     from picket_operator.leader import Elector, LeaseSettings
     from picket_operator.publisher import Publisher, PublisherSettings
 
     client = KubeClient(settings.kubeconfig, user_agent=f"picket-operator/{settings.identity}")
-    feed = CompilerFeed()
+    feed = CompilerFeed(IncrementalCompiler(failsafe=settings.failsafe))
     poster = EventPoster(client, feed, settings.identity)
     stop = threading.Event()
     elector: Elector | None = None
@@ -158,8 +180,9 @@ def run(settings: OperatorSettings) -> int:
     registry = kopf.OperatorRegistry()
     handlers.register(registry, feed)
     login.register(registry, client)
-    log.info("picket operator %s starting (leader election %s)", settings.identity,
-             "on" if elector else "off: this replica publishes")
+    log.info("picket operator %s starting (leader election %s); host failsafe ports in %s, out %s", settings.identity,
+             "on" if elector else "off: this replica publishes", _ports(settings.failsafe.inbound),
+             _ports(settings.failsafe.outbound))
     try:
         asyncio.run(
             kopf.operator(registry=registry, settings=kopf_settings(settings.identity), clusterwide=True,
@@ -170,6 +193,10 @@ def run(settings: OperatorSettings) -> int:
         for t in threads:
             t.join(timeout=5)
     return 0
+
+
+def _ports(ports: tuple[tuple[Any, int], ...]) -> str:
+    return ",".join(f"{proto.value.lower()}:{port}" for proto, port in ports) or "none"
 
 
 def _on_leadership(leading: bool, publisher: Any, poster: Any) -> None:

@@ -40,7 +40,7 @@ def to_json_schema(node: Any) -> Any:
 
 def load_crds() -> dict[str, dict[str, Any]]:
     out = {}
-    for path in sorted(CRDS.glob("*.yaml")):
+    for path in sorted(p for p in CRDS.glob("*.yaml") if p.name != "kustomization.yaml"):
         crd = yaml.safe_load(path.read_text())
         assert crd["spec"]["group"] == "projectcalico.org"
         version = crd["spec"]["versions"][0]

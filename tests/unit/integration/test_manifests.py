@@ -66,7 +66,9 @@ def test_agent_reads_compiled_objects_and_writes_only_status() -> None:
 def test_operator_cannot_change_the_objects_it_watches() -> None:
     granted = rules("ClusterRole", "picket-operator")
     watched = (("", "pods"), ("", "namespaces"), ("networking.k8s.io", "networkpolicies"),
-               ("projectcalico.org", "networkpolicies"), ("projectcalico.org", "globalnetworkpolicies"))
+               ("projectcalico.org", "networkpolicies"), ("projectcalico.org", "globalnetworkpolicies"),
+               ("projectcalico.org", "hostendpoints"), ("projectcalico.org", "globalnetworksets"),
+               ("projectcalico.org", "networksets"))
     for group, resource in watched:
         verbs = {v for g, r, v in granted if (g, r) == (group, resource)}
         assert verbs == {"get", "list", "watch"}, resource
@@ -89,3 +91,26 @@ def test_operator_deployment_elects_a_leader_among_two_replicas() -> None:
     dep = find("Deployment", "picket-operator")["spec"]
     assert dep["replicas"] == 2
     assert "--leader-election" in dep["template"]["spec"]["containers"][0]["args"]
+
+
+def test_operator_may_read_every_kind_it_watches() -> None:
+    from picket_operator.frontends import BUILTIN, OBJECT_KINDS
+    from picket_operator.handlers import POLICY_RESOURCES
+
+    watched = {(group, kind) for group, _, _, kind in POLICY_RESOURCES}
+    calico = {(g, k) for g, k in [*BUILTIN, *OBJECT_KINDS] if g == "projectcalico.org"}
+    assert calico <= watched  # every Calico kind the compiler takes is watched
+    granted = rules("ClusterRole", "picket-operator")
+    for group, _, plural, _ in POLICY_RESOURCES:
+        assert {v for g, r, v in granted if (g, r) == (group, plural)} == {"get", "list", "watch"}, plural
+
+
+def test_calico_crds_are_an_optional_component_not_installed_by_default() -> None:
+    kust = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())
+    assert not any("calico" in r for r in kust["resources"])
+    component = MANIFESTS / "calico" / "kustomization.yaml"
+    assert yaml.safe_load(component.read_text())["resources"] == ["../../crds/calico"]
+    assert "NEVER" in component.read_text() and "real Calico" in component.read_text()
+    crds = MANIFESTS.parent / "crds" / "calico"
+    listed = yaml.safe_load((crds / "kustomization.yaml").read_text())["resources"]
+    assert sorted(listed) == sorted(p.name for p in crds.glob("*.yaml") if p.name != "kustomization.yaml")
