@@ -18,9 +18,9 @@ Chain layout (filter table; ``docs/agent.md`` draws it):
   then a counted DROP); Pass -> goto the next tier (RETURN after the last); Log -> NFLOG and
   continue; the tier's default at its end.
 * ``INPUT -> PICKET-INPUT`` / ``OUTPUT -> PICKET-OUTPUT``: host endpoints (loopback exempt,
-  conntrack first, failsafe ports accepted before any policy), matched by interface or by the
-  endpoint's expected IPs. With ``host_apply_on_forward`` their chains also see forwarded
-  traffic on their interface.
+  conntrack first, failsafe ports accepted before any policy), matched by interface and by the
+  endpoint's expected IPs (so connections between a host and its own pods are policed too).
+  With ``host_apply_on_forward`` their chains also see forwarded traffic on their interface.
 """
 
 from __future__ import annotations
@@ -184,14 +184,14 @@ class _Builder:
             target = "pod_in" if ingress else "pod_out"
             return [(target, _by_address(first, ip, ingress, comment)) for ip in v4]
         target = "host_in" if ingress else "host_out"
-        if iface:
-            out = [(target, _by_iface(first, iface, ingress, comment, goto=True))]
-            if self.settings.host_apply_on_forward:
-                out.append(("host_fwd", _by_iface(first, iface, ingress, comment + " (forwarded)", goto=False)))
-            return out
-        if v4:
-            return [(target, _by_address(first, ip, ingress, comment)) for ip in v4]
-        return [(target, IptRule(first, goto=True, comment=comment))]
+        # The interface, and the host's own addresses too: traffic between a host and its own pods
+        # uses the pods' veths, not the interface, and the compiled model (docs/calico.md) polices
+        # every connection to and from the host's addresses, its own pods' included.
+        out = [(target, _by_iface(first, iface, ingress, comment, goto=True))] if iface else []
+        out += [(target, _by_address(first, ip, ingress, comment)) for ip in v4]
+        if iface and self.settings.host_apply_on_forward:
+            out.append(("host_fwd", _by_iface(first, iface, ingress, comment + " (forwarded)", goto=False)))
+        return out or [(target, IptRule(first, goto=True, comment=comment))]
 
     def _lookup(self, peer_set: str, use: PeerSetKind) -> tuple[str, PeerSetKind]:
         resolved = self._resolved.get((peer_set, use))

@@ -189,6 +189,8 @@ def test_host_endpoints_hook_input_and_output_with_failsafes_first() -> None:
     out = chains[naming.OUTPUT_CHAIN]
     assert "-p udp -m multiport --dports 53,67" in out[4] and out[5].startswith("-o eth0")
     assert any(line.startswith("-i eth0") and "(forwarded)" in line for line in chains[naming.FORWARD_CHAIN])
+    # its own addresses too: a host's own pods reach it over their veths, not over eth0
+    assert inp[6].startswith("-d 192.168.1.1/32") and out[6].startswith("-s 192.168.1.1/32")
 
 
 @pytest.mark.parametrize("name", ["k8s-basic", "tiers-sctp-log"])
