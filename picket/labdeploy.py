@@ -18,6 +18,7 @@ them. Used by ``picket demo``, the end-to-end tests and the convergence benchmar
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -92,6 +93,16 @@ def picket_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "picket.cli", *args]
 
 
+def picket_env() -> dict[str, str]:
+    """Run the operator and agents from this source tree, whatever picket install the interpreter has.
+
+    Without it, ``python -m picket.cli`` imports the editable install's tree, which is not the
+    checkout under test when several checkouts share one machine (a CI clone beside a work tree).
+    """
+    tree = [str(REPO), str(REPO / "operator"), str(REPO / "agent")]
+    return {"PYTHONPATH": os.pathsep.join([*tree, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+
+
 class Deployment:
     """The operator replicas and one agent per node, as lab processes with manifests/' identities."""
 
@@ -103,7 +114,7 @@ class Deployment:
     def start_operator(self, name: str = "picket-operator-0", *extra: str) -> Spawned:
         kc = self.lab.service_account_kubeconfig(SYSTEM_NAMESPACE, "picket-operator")
         argv = picket_argv("operator", "--kubeconfig", str(kc), "--leader-election", "--identity", name, *extra)
-        self.operators[name] = self.lab.spawn(name, argv)
+        self.operators[name] = self.lab.spawn(name, argv, env=picket_env())
         return self.operators[name]
 
     def start_agents(self, *extra: str) -> None:
@@ -111,7 +122,7 @@ class Deployment:
         for node in self.lab.nodes:
             argv = picket_argv("agent", "--kubeconfig", str(kc), "--node", node, "--metrics-port", "9091",
                                "--log-drops", *extra)
-            self.agents[node] = self.lab.spawn(f"picket-agent-{node}", argv, node=node)
+            self.agents[node] = self.lab.spawn(f"picket-agent-{node}", argv, node=node, env=picket_env())
 
     def check_alive(self) -> list[str]:
         """Names of spawned processes that died (a crash, or a missing permission)."""
