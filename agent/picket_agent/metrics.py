@@ -1,4 +1,4 @@
-"""Prometheus metrics of the agent (``--metrics-port``); each metric is described in docs/agent.md.
+"""Prometheus metrics of the agent (``--metrics-port``); each metric is described in README.md (agent, Metrics).
 
 Sync metrics are recorded by the ``SyncLoop`` (``record_sync``). Drop counts are not kept in
 Python: at scrape time the collector reads the kernel's counters (``iptables-legacy-save -c``)

@@ -5,7 +5,7 @@ the hook rule per built-in chain, the ``picket-*`` ipsets, the drop reasons behi
 chain, and the version of every endpoint it rendered. ``Desired.save_text()`` is its
 ``iptables-save``/``ipset save`` form (the golden tests). No kernel, no I/O.
 
-Chain layout (filter table; ``docs/agent.md`` draws it):
+Chain layout (filter table; README.md's agent section draws it):
 
 * ``FORWARD -> PICKET-FORWARD``: replies (ESTABLISHED,RELATED) accepted, INVALID dropped, then
   ``-j PICKET-POD-EGRESS`` (by source IP) and ``-j PICKET-POD-INGRESS`` (by destination IP).
@@ -185,7 +185,7 @@ class _Builder:
             return [(target, _by_address(first, ip, ingress, comment)) for ip in v4]
         target = "host_in" if ingress else "host_out"
         # The interface, and the host's own addresses too: traffic between a host and its own pods
-        # uses the pods' veths, not the interface, and the compiled model (docs/calico.md) polices
+        # uses the pods' veths, not the interface, and the compiled model (README.md, Calico-style policies) polices
         # every connection to and from the host's addresses, its own pods' included.
         out = [(target, _by_iface(first, iface, ingress, comment, goto=True))] if iface else []
         out += [(target, _by_address(first, ip, ingress, comment)) for ip in v4]

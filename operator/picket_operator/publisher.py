@@ -13,7 +13,7 @@ Applied status: when a CompiledEndpoint's content changes, the publisher sets it
 ``applied: Pending`` after the sync's writes (last, off the agents' critical path), with the
 resourceVersion of its own write as a precondition: if the node's agent has already reported the
 new version in between, the server answers 409 and the agent's (newer, truthful) status stays.
-See docs/operator.md.
+See README.md, "The operator, the agents and the compiled objects".
 """
 
 from __future__ import annotations
