@@ -32,9 +32,9 @@ Called by the kopf operator (one instance, events serialised) and by benchmarks 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from picket.model import Compiled, EndpointRules, PeerSet, Problem
 from picket_operator import frontends, ir
@@ -54,6 +54,8 @@ from picket_operator.planning import (
     selects,
 )
 from picket_operator.views import NamespaceView, PodFacts, PodView, default_namespace, parse_namespace, parse_pod
+
+_V = TypeVar("_V", PodView, NetworkSetView)
 
 PolicyKey = tuple[str, str, str]
 
@@ -191,16 +193,7 @@ class IncrementalCompiler:
         old = self._index.views.get(key)
         if old == view:
             return
-        names: set[str] = set()
-        for v in (old, view):
-            if v is not None:
-                names |= self._peer_index.lookup(v)
-        for name in names:
-            definition = self._definitions[name]
-            before = peer_entries(definition, old) if old is not None else ()
-            after = peer_entries(definition, view) if view is not None else ()
-            if before != after:
-                self._update_members(name, before, after, changes)
+        self._move_members(old, view, peer_entries, changes)
         self._index.remove(key)
         changes.endpoint(key)
         if view is None:
@@ -221,6 +214,20 @@ class IncrementalCompiler:
     def _recompute(self, key: str) -> None:
         plans = [self._plans[p] for p in self._selecting.get(key, ())]
         self._endpoints[key] = endpoint_rules(self._index.views[key], plans, self._failsafe)
+
+    def _move_members(self, old: _V | None, new: _V | None,
+                      entries: Callable[[PeerDefinition, _V], tuple[str, ...]], changes: Changes) -> None:
+        """Update every peer set whose members from one endpoint or network set differ old -> new."""
+        names: set[str] = set()
+        for v in (old, new):
+            if v is not None:
+                names |= self._peer_index.lookup(v)
+        for name in names:
+            definition = self._definitions[name]
+            before = entries(definition, old) if old is not None else ()
+            after = entries(definition, new) if new is not None else ()
+            if before != after:
+                self._update_members(name, before, after, changes)
 
     def _update_members(self, name: str, before: Iterable[str], after: Iterable[str], changes: Changes) -> None:
         members = self._members[name]
@@ -280,16 +287,7 @@ class IncrementalCompiler:
         old = self._sets.views.get(key)
         if old == view:
             return
-        names: set[str] = set()
-        for v in (old, view):
-            if v is not None:
-                names |= self._peer_index.lookup(v)
-        for name in names:
-            definition = self._definitions[name]
-            before = network_set_entries(definition, old) if old is not None else ()
-            after = network_set_entries(definition, view) if view is not None else ()
-            if before != after:
-                self._update_members(name, before, after, changes)
+        self._move_members(old, view, network_set_entries, changes)
         self._sets.remove(key)
         if view is not None:
             self._sets.add(view)
