@@ -27,6 +27,7 @@ import urllib3
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"  # JSON is valid YAML
+THROTTLE_RETRIES = 10  # 429 answers retried per request (each waits Retry-After, at most 2 s)
 
 
 class ApiError(Exception):
@@ -133,17 +134,25 @@ class KubeClient:
         timeout: float = 10.0,
     ) -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
-        try:
-            resp = self._pool.request(
-                method,
-                self.url(path, query),
-                body=data,
-                headers=self._headers(content_type if data is not None else None),
-                timeout=urllib3.Timeout(connect=min(timeout, 5.0), read=timeout),
-                retries=False,
-            )
-        except urllib3.exceptions.HTTPError as exc:
-            raise ApiError(0, "Unreachable", str(exc)) from exc
+        deadline = time.monotonic() + timeout  # retries of 429 answers never outlive the caller's timeout
+        for attempt in range(THROTTLE_RETRIES + 1):
+            try:
+                resp = self._pool.request(
+                    method,
+                    self.url(path, query),
+                    body=data,
+                    headers=self._headers(content_type if data is not None else None),
+                    timeout=urllib3.Timeout(connect=min(timeout, 5.0), read=timeout),
+                    retries=False,
+                )
+            except urllib3.exceptions.HTTPError as exc:
+                raise ApiError(0, "Unreachable", str(exc)) from exc
+            # 429 (throttled, or "storage is (re)initializing" just after a CRD is established):
+            # the request was not carried out; wait as the server asks, then send it again.
+            wait = _retry_after(resp.headers.get("Retry-After"))
+            if resp.status != 429 or attempt == THROTTLE_RETRIES or time.monotonic() + wait > deadline:
+                break
+            time.sleep(wait)
         return _decode(resp.status, resp.data)
 
     # Verbs -------------------------------------------------------------------------------------
@@ -212,6 +221,14 @@ class KubeClient:
             raise ApiError(0, "Unreachable", str(exc)) from exc
         finally:
             resp.release_conn()
+
+
+def _retry_after(header: str | None) -> float:
+    """Seconds to wait from a Retry-After header (seconds form), 1 s by default, at most 2 s."""
+    try:
+        return min(max(float(header), 0.0), 2.0) if header is not None else 1.0
+    except ValueError:
+        return 1.0
 
 
 def _decode(status: int, data: bytes) -> dict[str, Any]:
