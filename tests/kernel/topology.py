@@ -130,6 +130,11 @@ class Topology:
         with ThreadPoolExecutor(max_workers=8) as pool:
             return list(pool.map(lambda c: self.probe(*c), cases))
 
+    def _agent_argv(self, node: str, rules: str, *extra: str) -> list[str]:
+        """``picket agent --rules FILE ...`` inside the node's namespace, as a hostNetwork pod runs."""
+        return ["ip", "netns", "exec", self.nodes[node], sys.executable, "-m", "picket.cli", "agent", "--rules", rules,
+                *extra]
+
     def agent(
         self, node: str, compiled: Compiled | dict, *extra: str, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
@@ -139,20 +144,7 @@ class Topology:
             json.dump(data, f)
         try:
             proc = subprocess.run(
-                [
-                    "ip",
-                    "netns",
-                    "exec",
-                    self.nodes[node],
-                    sys.executable,
-                    "-m",
-                    "picket.cli",
-                    "agent",
-                    "--rules",
-                    f.name,
-                    "--once",
-                    *extra,
-                ],
+                self._agent_argv(node, f.name, "--once", *extra),
                 capture_output=True,
                 text=True,
                 timeout=60,
@@ -167,19 +159,7 @@ class Topology:
 
     def spawn_agent(self, node: str, rules: Path, *extra: str) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                self.nodes[node],
-                sys.executable,
-                "-m",
-                "picket.cli",
-                "agent",
-                "--rules",
-                str(rules),
-                *extra,
-            ],
+            self._agent_argv(node, str(rules), *extra),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -29,6 +29,7 @@ from tests.unit.compiler.calico_strategies import (
     object_key,
 )
 from tests.unit.compiler.strategies import NAMESPACES, namespaces, pods, policies
+from tests.unit.compiler.test_incremental import apply as apply_k8s_event
 from tests.unit.compiler.test_incremental import expected_delta
 
 FAILSAFE = Failsafe(inbound=((Protocol.TCP, 22),), outbound=())  # not the default: it must reach every host
@@ -51,16 +52,10 @@ events = st.one_of(
 
 
 def apply(inc: IncrementalCompiler, world: dict[tuple[str, ...], dict[str, Any]], kind: str, arg: Any) -> Delta:
-    if kind == "ns":
-        world[("Namespace", arg["metadata"]["name"])] = arg
-        return inc.upsert_namespace(arg)
-    if kind == "del-ns":
-        world.pop(("Namespace", arg), None)
-        return inc.delete_namespace(arg)
-    if kind == "pod":
-        world[("Pod", arg["metadata"]["namespace"], arg["metadata"]["name"])] = arg
-        return inc.upsert_pod(arg)
-    if kind in ("policy", "object"):
+    """The Kubernetes events as in test_incremental; Calico objects by their own key and route."""
+    if kind not in ("object", "del-object"):
+        return apply_k8s_event(inc, world, kind, arg)
+    if kind == "object":
         world[object_key(arg)] = arg
         return inc.upsert_policy(arg)
     bare, namespace, name, own_method = arg
