@@ -48,15 +48,26 @@ def start(run_dir: Path, name: str, argv: Sequence[str], netns: str | None = Non
     with open(log, "ab") as out:
         proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 env=environ, start_new_session=True)
+    _children[proc.pid] = proc
     pidfile(run_dir, name).write_text(f"{proc.pid}\n")
     return Started(name, proc.pid, log)
 
 
+# Our children stay referenced: a dropped Popen lands in subprocess' own list of children to reap,
+# and the next Popen anywhere in this process reaps it there, losing the exit status we report.
+_children: dict[int, subprocess.Popen[bytes]] = {}
 _exit_status: dict[int, int] = {}
 
 
 def alive(pid: int) -> bool:
     """True while the process runs; reaps it (keeping its status) if it is our own exited child."""
+    child = _children.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        code = child.returncode
+        _exit_status[pid] = (-code & 0x7F) if code < 0 else (code << 8)  # as os.waitpid reports it
+        return False
     with contextlib.suppress(ChildProcessError):
         reaped, status = os.waitpid(pid, os.WNOHANG)
         if reaped == pid:
