@@ -42,12 +42,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 AGENT = Path(os.environ.get("PICKET_BENCH_AGENT", REPO / "agent"))  # the agent tree to measure
-sys.path[:0] = [str(REPO), str(AGENT), str(REPO / "tests" / "kernel"), str(REPO / "tests" / "unit" / "agent")]
-
-from agent_builders import compiled, ep, ip_set, k8s, pod, rule  # noqa: E402
-from topology import ENV, Topology, sh, sweep  # noqa: E402
+sys.path[:0] = [str(REPO), str(AGENT)]
 
 from picket.model import Compiled, Direction, Protocol  # noqa: E402
+from tests.kernel.netns_topology import ENV, Topology, sh, sweep  # noqa: E402
+from tests.unit.agent.agent_builders import compiled, ep, ip_set, k8s, pod, rule  # noqa: E402
 
 SERVER_POD, CLIENT_POD = 99, 89  # "ns9/pod99" and "ns9/pod89" sort last among isolated pods
 PORT = 80
@@ -89,9 +88,9 @@ def node_state(pods: int = 110, policies: int = 10, sets: int = 50, members: int
 
 def inner_apply() -> None:
     """Runs inside the node namespace: time the syncs with the real loop and applier."""
-    from picket_agent.applying import Applier
-    from picket_agent.dataplane import IptablesIO
-    from picket_agent.ipsets import IpsetIO
+    from picket_agent.kernel.applier import Applier
+    from picket_agent.kernel.ipsets import IpsetIO
+    from picket_agent.kernel.iptables import IptablesIO
     from picket_agent.loop import SyncLoop
     from picket_agent.settings import AgentSettings
 

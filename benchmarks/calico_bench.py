@@ -27,8 +27,8 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / p) for p in ("", "operator")]
 
-from picket_operator.compiling import compile_cluster  # noqa: E402
-from picket_operator.incremental import IncrementalCompiler  # noqa: E402
+from picket_operator.compiler.compiling import compile_cluster  # noqa: E402
+from picket_operator.compiler.incremental import IncrementalCompiler  # noqa: E402
 
 API = "projectcalico.org/v3"
 LABEL = "calico-prometheus-access"

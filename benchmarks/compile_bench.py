@@ -28,8 +28,8 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
-from picket_operator.compiling import compile_cluster
-from picket_operator.incremental import IncrementalCompiler
+from picket_operator.compiler.compiling import compile_cluster
+from picket_operator.compiler.incremental import IncrementalCompiler
 
 APPS = ["web", "api", "worker", "db", "cache", "queue", "auth", "search"]
 TEAMS = [f"team{i}" for i in range(10)]

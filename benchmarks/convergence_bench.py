@@ -36,10 +36,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from picket.kube import KubeClient
-from picket.lab import lifecycle
-from picket.lab.api import Lab, LabNotRunning
-from picket.labdeploy import Deployment, apply_manifests, wait_until
+from picket.apiclient import KubeClient
+from picket_lab import lifecycle
+from picket_lab.api import Lab, LabNotRunning
+from picket_lab.deploy import Deployment, apply_manifests, wait_until
 
 PROBER = r"""
 import socket, sys, time

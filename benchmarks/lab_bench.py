@@ -18,11 +18,11 @@ import time
 import uuid
 from typing import Any
 
-from picket.lab import lifecycle
-from picket.lab.api import Lab
-from picket.lab.build import missing_binaries
-from picket.lab.kubeclient import ApiError
-from picket.lab.paths import build_paths
+from picket_lab import lifecycle
+from picket_lab.api import Lab
+from picket_lab.build import missing_binaries
+from picket_lab.kubeclient import ApiError
+from picket_lab.paths import build_paths
 
 
 class RunningWatcher:

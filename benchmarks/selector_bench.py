@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / p) for p in ("", "operator")]
 
-from picket_operator.calico.selector import _Parser  # noqa: E402  (uncached parsing)
-from picket_operator.calico.selector_ast import Selector  # noqa: E402
+from picket_operator.compiler.frontends.calico.selector import _Parser  # noqa: E402  (uncached parsing)
+from picket_operator.compiler.frontends.calico.selector_ast import Selector  # noqa: E402
 
 KEYS = ["app", "tier", "env", "team", "example.com/zone", "k8s-app", "version", "role"]
 VALUES = ["web", "db", "cache", "prod", "dev", "blue", "green", "frontend", "backend", "v1", "v2", "true"]

@@ -2,7 +2,9 @@
 
 Each subcommand lives with the code it drives and owns its argument parsing; this module only
 maps the first word to ``module:function(argv) -> exit code`` and imports lazily, so that
-``picket compile`` never loads kopf and ``picket lab`` never loads iptables bindings.
+``picket compile`` never loads kopf and ``picket lab`` never loads iptables bindings. The local
+cluster's commands (``lab``, ``demo``, ``matrix --live``) live in the separate ``picket_lab``
+distribution, installed from a checkout by ``scripts/setup.sh`` and absent from the image.
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ import sys
 from collections.abc import Callable, Sequence
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "compile": ("picket_operator.tools", "compile_main", "print the compiled rule sets of a cluster file"),
-    "matrix": ("picket.matrix_command", "main", "who can reach whom (offline from a cluster file, or --live)"),
-    "convert": ("picket_operator.legacy", "convert_main", "convert v1beta1 NetworkPolicies to networking.k8s.io/v1"),
-    "lab": ("picket.lab.command", "main", "the local cluster: up, down, status, kubectl, exec, ..."),
+    "compile": ("picket_operator.commands.compile", "compile_main", "print the compiled rule sets of a cluster file"),
+    "matrix": ("picket_operator.commands.matrix", "main",
+               "who can reach whom (offline from a cluster file, or --live)"),
+    "convert": ("picket_operator.commands.convert", "convert_main",
+                "convert v1beta1 NetworkPolicies to networking.k8s.io/v1"),
+    "lab": ("picket_lab.command", "main", "the local cluster: up, down, status, kubectl, exec, ..."),
     "agent": ("picket_agent.main", "main", "the node agent (from the API, or --rules FILE)"),
     "operator": ("picket_operator.main", "main", "the kopf operator"),
-    "demo": ("picket.demo", "main", "bring up the local cluster and watch policies drop packets"),
+    "demo": ("picket_lab.demo", "main", "bring up the local cluster and watch policies drop packets"),
 }
+
+LIVE_MATRIX = ("picket_lab.live", "live_main", "")  # `picket matrix --live`: probes on the local cluster
 
 
 def _usage() -> str:
@@ -36,8 +42,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[0] not in COMMANDS:
         print(f"picket: unknown command {args[0]!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module_name, func_name, _ = COMMANDS[args[0]]
-    func: Callable[[list[str]], int] = getattr(importlib.import_module(module_name), func_name)
+    module_name, func_name, _ = LIVE_MATRIX if args[0] == "matrix" and "--live" in args else COMMANDS[args[0]]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != "picket_lab":
+            raise
+        print(f"picket {args[0]}: the local cluster (picket-lab) is not installed here; it is a development tool:\n"
+              "  run 'bash scripts/setup.sh' in a checkout of picket (it installs lab/ beside picket)", file=sys.stderr)
+        return 2
+    func: Callable[[list[str]], int] = getattr(module, func_name)
     return func(args[1:])
 
 

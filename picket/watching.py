@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from picket.kube import ApiError, KubeClient
+from picket.apiclient import ApiError, KubeClient
 
 log = logging.getLogger("picket.watch")
 

@@ -1,3 +1,3 @@
 """Shared pytest set-up: the local-cluster fixture plugin and root checks."""
 
-pytest_plugins: list[str] = ["picket.lab.pytest_plugin"]
+pytest_plugins: list[str] = ["picket_lab.pytest_plugin"]

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from picket.kube import ApiError, KubeClient, custom_path
+from picket.apiclient import ApiError, KubeClient, custom_path
 from picket.model import Compiled, EndpointRules, ModelError, PeerSet
 from picket.watching import Reflector
 

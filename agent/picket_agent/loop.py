@@ -21,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from picket.model import Compiled
-from picket_agent.applying import Applier, ApplyReport
-from picket_agent.desired import Desired
-from picket_agent.feed import Feed, merge_last_good
-from picket_agent.rendering import RenderCache, render
+from picket_agent.kernel.applier import Applier, ApplyReport
+from picket_agent.rendering.desired import Desired
+from picket_agent.rendering.renderer import RenderCache, render
+from picket_agent.rulesfile import Feed, merge_last_good
 from picket_agent.settings import AgentSettings
 
 log = logging.getLogger("picket.agent")

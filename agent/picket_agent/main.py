@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from picket.model import ModelError
-from picket_agent.feed import Feed, load_rules_file
 from picket_agent.loop import SyncLoop
+from picket_agent.rulesfile import Feed, load_rules_file
 from picket_agent.settings import AgentSettings, SettingsError, parse_settings
 
 log = logging.getLogger("picket.agent")
@@ -40,8 +40,7 @@ def main(argv: Sequence[str]) -> int:
         return 2
     if settings.print_only:
         return _print(settings)
-    from picket_agent import backend
-
+    from picket_agent.kernel import backend
     detected = backend.detect()
     log.info("iptables backend: %s (%s); %s", detected.mode, detected.reason, detected.advice())
     log.info("host failsafe ports in %s, out %s", ",".join(settings.render.failsafe_inbound) or "none",
@@ -58,9 +57,9 @@ def main(argv: Sequence[str]) -> int:
 
 
 def _make_loop(settings: AgentSettings) -> SyncLoop:
-    from picket_agent.applying import Applier
-    from picket_agent.dataplane import IptablesIO
-    from picket_agent.ipsets import IpsetIO
+    from picket_agent.kernel.applier import Applier
+    from picket_agent.kernel.ipsets import IpsetIO
+    from picket_agent.kernel.iptables import IptablesIO
 
     observer = None
     if settings.metrics_port:
@@ -94,7 +93,7 @@ def _serve(settings: AgentSettings, loop: SyncLoop) -> int:
         signal.signal(sig, _stop)
     workers: list[threading.Thread] = []
     if settings.render.log_drops:
-        from picket_agent.droplog import DropLog
+        from picket_agent.kernel.droplog import DropLog
 
         workers.append(threading.Thread(target=DropLog(settings, loop).run, args=(stop,), daemon=True))
     if settings.rules_file is not None:
@@ -128,7 +127,7 @@ def _watch_file(path: Path, loop: SyncLoop, stop: threading.Event, interval: flo
 
 
 def _print(settings: AgentSettings) -> int:
-    from picket_agent.rendering import render
+    from picket_agent.rendering.renderer import render
 
     if settings.rules_file is None:
         print("picket agent: --print needs --rules", file=sys.stderr)
@@ -147,9 +146,9 @@ def _print(settings: AgentSettings) -> int:
 
 
 def _cleanup(settings: AgentSettings) -> int:
-    from picket_agent import naming
-    from picket_agent.dataplane import IptablesIO
-    from picket_agent.ipsets import IpsetIO
+    from picket_agent.kernel.ipsets import IpsetIO
+    from picket_agent.kernel.iptables import IptablesIO
+    from picket_agent.rendering import naming
 
     chains = IptablesIO(settings.xtables_lock).remove_everything()
     sets = IpsetIO()

@@ -15,8 +15,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily
 
-from picket_agent.applying import ApplyReport
-from picket_agent.desired import Desired
+from picket_agent.kernel.applier import ApplyReport
+from picket_agent.rendering.desired import Desired
 from picket_agent.settings import AgentSettings
 
 

@@ -14,13 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from picket_agent.desired import (
-    CALICO_FAILSAFE_IN,
-    CALICO_FAILSAFE_OUT,
-    FAILSAFE_ENV_IN,
-    FAILSAFE_ENV_OUT,
-    RenderSettings,
-)
+from picket.failsafe import DEFAULT_INBOUND, DEFAULT_OUTBOUND, FAILSAFE_ENV_IN, FAILSAFE_ENV_OUT
+from picket_agent.rendering.desired import RenderSettings
 
 
 class SettingsError(ValueError):
@@ -86,8 +81,8 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> AgentSett
         problems.append("--once needs --rules")
     inbound_text = args.failsafe_inbound if args.failsafe_inbound is not None else environ.get(FAILSAFE_ENV_IN)
     outbound_text = args.failsafe_outbound if args.failsafe_outbound is not None else environ.get(FAILSAFE_ENV_OUT)
-    inbound = _ports(inbound_text, CALICO_FAILSAFE_IN, "--failsafe-inbound", problems)
-    outbound = _ports(outbound_text, CALICO_FAILSAFE_OUT, "--failsafe-outbound", problems)
+    inbound = _ports(inbound_text, DEFAULT_INBOUND, "--failsafe-inbound", problems)
+    outbound = _ports(outbound_text, DEFAULT_OUTBOUND, "--failsafe-outbound", problems)
     if problems:
         raise SettingsError(problems)
     log_drops = args.log_drops or environ.get("PICKET_LOG_DROPS", "") in ("1", "true", "yes")

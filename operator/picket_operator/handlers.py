@@ -20,8 +20,8 @@ from typing import Any
 
 import kopf
 
-from picket_operator.feed import CompilerFeed
-from picket_operator.frontends import qualified_kind
+from picket_operator.compiler.frontends.registry import qualified_kind
+from picket_operator.publishing.intake import CompilerFeed
 
 # (group, version, plural, kind) of every policy kind the operator compiles. kopf runs with
 # cluster scanning off, so a kind whose CRD is not installed when the operator starts is simply not

@@ -13,7 +13,7 @@ from typing import Any
 
 import kopf
 
-from picket.kube import KubeClient
+from picket.apiclient import KubeClient
 
 
 def connection_info(client: KubeClient) -> kopf.ConnectionInfo:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from picket_operator.calico.hosts import Failsafe, parse_failsafe
+from picket.failsafe import Failsafe, parse_failsafe
 
 FAILSAFE_ENV_IN, FAILSAFE_ENV_OUT = "PICKET_FAILSAFE_INBOUND", "PICKET_FAILSAFE_OUTBOUND"  # as the agent's
 
@@ -142,13 +142,13 @@ def kopf_settings(identity: str) -> Any:
 def run(settings: OperatorSettings) -> int:
     import kopf
 
-    from picket.kube import KubeClient
+    from picket.apiclient import KubeClient
     from picket_operator import handlers, login, metrics
-    from picket_operator.events import EventPoster
-    from picket_operator.feed import CompilerFeed
-    from picket_operator.incremental import IncrementalCompiler
-    from picket_operator.leader import Elector, LeaseSettings
-    from picket_operator.publisher import Publisher, PublisherSettings
+    from picket_operator.compiler.incremental import IncrementalCompiler
+    from picket_operator.publishing.events import EventPoster
+    from picket_operator.publishing.intake import CompilerFeed
+    from picket_operator.publishing.leader import Elector, LeaseSettings
+    from picket_operator.publishing.writer import Publisher, PublisherSettings
 
     client = KubeClient(settings.kubeconfig, user_agent=f"picket-operator/{settings.identity}")
     feed = CompilerFeed(IncrementalCompiler(failsafe=settings.failsafe))

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from picket import labmodel
-from picket.kube import KubeClient
-from picket.lab.api import Lab
-from picket.labdeploy import Deployment, apply_calico_crds, apply_manifests, wait_until
+from picket.apiclient import KubeClient
+from picket_lab import clusterfiles as labmodel
+from picket_lab.api import Lab
+from picket_lab.deploy import Deployment, apply_calico_crds, apply_manifests, wait_until
 from tests.e2e.harness import E2E, MODEL_FILE, MODEL_PODS
 
 

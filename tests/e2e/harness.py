@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from picket import labmodel
-from picket.kube import KubeClient
-from picket.lab.api import Lab
-from picket.labdeploy import REPO, Deployment, wait_until
-from picket.live import live_matrix
-from picket.probing import Matrix, differences
+from picket.apiclient import KubeClient
+from picket_lab import clusterfiles as labmodel
+from picket_lab.api import Lab
+from picket_lab.deploy import REPO, Deployment, wait_until
+from picket_lab.live import live_matrix
+from picket_lab.probing import Matrix, differences
 
 MODEL = ["x", "y", "z"]
 MODEL_PODS = [f"{ns}/{p}" for ns in MODEL for p in "abc"]

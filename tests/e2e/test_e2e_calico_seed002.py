@@ -34,12 +34,12 @@ from typing import Any
 import pytest
 import yaml
 
-from picket import labmodel
 from picket.evaluating import connection_allowed
-from picket.lab.api import Lab
-from picket.labdeploy import REPO, apply_calico_crds
 from picket.model import Protocol
-from picket.probing import Matrix, differences, probe
+from picket_lab import clusterfiles as labmodel
+from picket_lab.api import Lab
+from picket_lab.deploy import REPO, apply_calico_crds
+from picket_lab.probing import Matrix, differences, probe
 from tests.e2e.harness import E2E, MODEL_PODS
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
@@ -106,7 +106,7 @@ class Scrape:
         return out
 
     def predicted(self) -> Matrix:
-        from picket_operator.compiling import compile_cluster
+        from picket_operator.compiler.compiling import compile_cluster
 
         compiled = compile_cluster(labmodel.live_objects(self.e2e.kube) + calico_objects(self.e2e))
         out: Matrix = {s: {} for s in self.sources}

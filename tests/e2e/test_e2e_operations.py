@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from picket.kube import ApiError
-from picket.labdeploy import wait_until
+from picket.apiclient import ApiError
+from picket_lab.deploy import wait_until
 from tests.e2e.harness import E2E, MODEL_PODS, events_about, expected, ns
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]

@@ -11,7 +11,7 @@ import ipaddress
 
 import pytest
 
-from picket.lab.api import Lab
+from picket_lab.api import Lab
 from tests.e2e.harness import E2E, MODEL_PODS, expected, model_object, ns, pod
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "agent"))
-
-from topology import sweep
+from tests.kernel.netns_topology import sweep
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

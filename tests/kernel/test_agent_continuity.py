@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
-from agent_builders import compiled, ep, ip_set, k8s, pod, rule
-from topology import Topology
 
 from picket.model import Compiled, Direction, Protocol
+from tests.kernel.netns_topology import Topology
+from tests.unit.agent.agent_builders import compiled, ep, ip_set, k8s, pod, rule
 
 pytestmark = pytest.mark.kernel
 A, B, C = "10.73.1.2", "10.73.1.3", "10.73.1.4"

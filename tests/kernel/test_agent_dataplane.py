@@ -17,11 +17,11 @@ import tempfile
 import time
 
 import pytest
-from agent_builders import compiled, ep, ip_set, k8s, net_set, pod, port_set, rule, tier, tiers
-from topology import ENV, Topology
 
 from picket.model import Action, Compiled, Direction, Protocol
-from picket_agent.rendering import RenderSettings, render
+from picket_agent.rendering.renderer import RenderSettings, render
+from tests.kernel.netns_topology import ENV, Topology
+from tests.unit.agent.agent_builders import compiled, ep, ip_set, k8s, net_set, pod, port_set, rule, tier, tiers
 
 pytestmark = pytest.mark.kernel
 ING, EGR = Direction.INGRESS, Direction.EGRESS

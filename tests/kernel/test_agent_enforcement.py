@@ -13,11 +13,11 @@ import subprocess
 from collections.abc import Callable
 
 import pytest
-from agent_builders import compiled, ep, ip_set, k8s, net_set, pod, port_set, rule
-from topology import Topology
 
 from picket.evaluating import connection_allowed
 from picket.model import Action, Compiled, Direction, Protocol
+from tests.kernel.netns_topology import Topology
+from tests.unit.agent.agent_builders import compiled, ep, ip_set, k8s, net_set, pod, port_set, rule
 
 pytestmark = pytest.mark.kernel
 
@@ -101,7 +101,7 @@ CASES: dict[str, Callable[[], Compiled]] = {
 
 
 def _tiered():  # type: ignore[no-untyped-def]
-    from agent_builders import tier, tiers
+    from tests.unit.agent.agent_builders import tier, tiers
 
     admin = tier(
         "admin",

@@ -1,6 +1,6 @@
 """Assembled entries equal python-iptables' own; the quick verify reads what save reads (``pkt-agx-*``).
 
-``picket_agent.entries`` packs rule headers, comments and targets itself and reuses match bytes
+``picket_agent.kernel.entries`` packs rule headers, comments and targets itself and reuses match bytes
 that python-iptables parsed once. Inside a throwaway node namespace (set matches carry the
 kernel's ipset index, so the sets must exist), every rule of a state with every rule shape the
 renderer emits is built both ways and the bytes must be identical. ``read_if_holding`` (the
@@ -14,10 +14,10 @@ import json
 import sys
 
 import pytest
-from agent_builders import compiled, ep, host, ip_set, k8s, net_set, pod, port_set, rule, tier, tiers
-from topology import ENV, Topology, sh
 
 from picket.model import Action, Direction, Protocol
+from tests.kernel.netns_topology import ENV, Topology, sh
+from tests.unit.agent.agent_builders import compiled, ep, host, ip_set, k8s, net_set, pod, port_set, rule, tier, tiers
 
 pytestmark = pytest.mark.kernel
 ING, EGR = Direction.INGRESS, Direction.EGRESS
@@ -26,11 +26,11 @@ SCRIPT = """
 import json, sys
 from dataclasses import replace
 from picket.model import Compiled
-from picket_agent import entries
-from picket_agent.applying import Applier
-from picket_agent.dataplane import IptablesIO
-from picket_agent.ipsets import IpsetIO
-from picket_agent.rendering import RenderSettings, render
+from picket_agent.kernel import entries
+from picket_agent.kernel.applier import Applier
+from picket_agent.kernel.iptables import IptablesIO
+from picket_agent.kernel.ipsets import IpsetIO
+from picket_agent.rendering.renderer import RenderSettings, render
 
 desired = render(Compiled.from_dict(json.load(sys.stdin)), RenderSettings(log_drops=True, host_apply_on_forward=True))
 io = IptablesIO()
@@ -50,10 +50,10 @@ print(json.dumps({"compared": compared, "differing": differing}))
 VERIFY = """
 import json, socket, subprocess, sys
 from picket.model import Compiled
-from picket_agent.applying import Applier
-from picket_agent.dataplane import IptablesIO
-from picket_agent.ipsets import IpsetIO
-from picket_agent.rendering import RenderSettings, render
+from picket_agent.kernel.applier import Applier
+from picket_agent.kernel.iptables import IptablesIO
+from picket_agent.kernel.ipsets import IpsetIO
+from picket_agent.rendering.renderer import RenderSettings, render
 
 desired = render(Compiled.from_dict(json.load(sys.stdin)), RenderSettings(log_drops=True, host_apply_on_forward=True))
 io = IptablesIO()

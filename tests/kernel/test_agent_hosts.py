@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from topology import Topology
 
 from picket.evaluating import connection_allowed
 from picket.model import Compiled, Protocol
-from picket_operator.compiling import compile_cluster
+from picket_operator.compiler.compiling import compile_cluster
+from tests.kernel.netns_topology import Topology
 
 pytestmark = pytest.mark.kernel
 

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
-from agent_builders import compiled, ep, ip_set, k8s, pod, rule
-from topology import Topology
 
 from picket.model import Direction, Protocol
+from tests.kernel.netns_topology import Topology
+from tests.unit.agent.agent_builders import compiled, ep, ip_set, k8s, pod, rule
 
 pytestmark = pytest.mark.kernel
 A, B = "10.74.1.2", "10.74.1.3"

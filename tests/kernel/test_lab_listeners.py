@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from picket.lab.listeners import PortServer
-from picket.lab.objects import Port
+from picket_lab.listeners import PortServer
+from picket_lab.objects import Port
 
 pytestmark = pytest.mark.kernel
 

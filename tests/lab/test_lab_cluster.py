@@ -9,11 +9,11 @@ import ipaddress
 from typing import Any
 
 import pytest
-from lab_manifests import gone, namespace, pod, ports, running_pods, spread_deployment, unique
 
-from picket.lab.api import Lab
-from picket.lab.network import lab_namespaces
-from picket.lab.pytest_plugin import wait_for
+from picket_lab.api import Lab
+from picket_lab.network import lab_namespaces
+from picket_lab.pytest_plugin import wait_for
+from tests.lab.lab_manifests import gone, namespace, pod, ports, running_pods, spread_deployment, unique
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(3600)]
 TCP_PORT, UDP_PORT, UNDECLARED_PORT = 8080, 5353, 9

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from picket.lab import lifecycle, network, procs
-from picket.lab.api import Lab, LabNotRunning
-from picket.lab.build import BuildResult, ensure_built
-from picket.lab.controlplane import is_mounted
-from picket.lab.paths import BINARIES, BuildPaths, build_paths, run_layout
-from picket.lab.shell import LabError
-from picket.lab.state import read_state
+from picket_lab import lifecycle, network, procs
+from picket_lab.api import Lab, LabNotRunning
+from picket_lab.build import BuildResult, ensure_built
+from picket_lab.controlplane import is_mounted
+from picket_lab.paths import BINARIES, BuildPaths, build_paths, run_layout
+from picket_lab.shell import LabError
+from picket_lab.state import read_state
 
 pytestmark = [pytest.mark.lab, pytest.mark.lab_destructive, pytest.mark.timeout(3600)]
 

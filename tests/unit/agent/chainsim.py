@@ -11,8 +11,8 @@ import ipaddress
 
 from picket.evaluating import in_peer_set
 from picket.model import PeerSet, Protocol
-from picket_agent.desired import Desired, SetSpec
-from picket_agent.iptrules import IptRule, Match
+from picket_agent.rendering.desired import Desired, SetSpec
+from picket_agent.rendering.iptrules import IptRule, Match
 
 
 def forward(desired: Desired, src: str, dst: str, proto: Protocol, port: int | None) -> bool:

@@ -7,17 +7,17 @@ import struct
 import threading
 
 import pytest
-from agent_builders import compiled, ep, k8s, pod
 
 from picket.model import Direction, ModelError
-from picket_agent import naming
-from picket_agent.applying import ApplyReport
-from picket_agent.backend import decide
-from picket_agent.droplog import DropLog, describe_ipv4, parse_packet
-from picket_agent.feed import merge_last_good, parse_compiled
+from picket_agent.kernel.applier import ApplyReport
+from picket_agent.kernel.backend import decide
+from picket_agent.kernel.droplog import DropLog, describe_ipv4, parse_packet
 from picket_agent.loop import SyncLoop
-from picket_agent.rendering import render
+from picket_agent.rendering import naming
+from picket_agent.rendering.renderer import render
+from picket_agent.rulesfile import merge_last_good, parse_compiled
 from picket_agent.settings import AgentSettings, SettingsError, parse_settings
+from tests.unit.agent.agent_builders import compiled, ep, k8s, pod
 
 GOOD = compiled([ep(pod("x/a", "10.0.0.2"), ingress=k8s(Direction.INGRESS)), ep(pod("x/b", "10.0.0.3"))])
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from agent_builders import compiled, ep, ip_set, k8s, pod, rule
-
 from picket.model import Direction, Protocol
-from picket_agent import naming
-from picket_agent.diffing import ActualSet, plan_removal, plan_sets, plan_table
-from picket_agent.iptrules import SavedTable, parse_save
-from picket_agent.rendering import render
+from picket_agent.rendering import naming
+from picket_agent.rendering.diffing import ActualSet, plan_removal, plan_sets, plan_table
+from picket_agent.rendering.iptrules import SavedTable, parse_save
+from picket_agent.rendering.renderer import render
+from tests.unit.agent.agent_builders import compiled, ep, ip_set, k8s, pod, rule
 
 STATE = compiled(
     [

@@ -4,13 +4,12 @@ a small node keeps the flat layout."""
 
 from __future__ import annotations
 
-from agent_builders import compiled, ep, k8s, pod, rule
-from chainsim import forward
-
 from picket.evaluating import connection_allowed
 from picket.model import Direction, Protocol
-from picket_agent import dispatch, naming
-from picket_agent.rendering import render
+from picket_agent.rendering import dispatch, naming
+from picket_agent.rendering.renderer import render
+from tests.unit.agent.agent_builders import compiled, ep, k8s, pod, rule
+from tests.unit.agent.chainsim import forward
 
 OUTSIDE = "192.168.200.7"
 

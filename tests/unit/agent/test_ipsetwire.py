@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from picket_agent import ipsetwire as wire
+from picket_agent.kernel import ipsetwire as wire
 
 
 def listed(kind: str, members: list[str], nomatch: list[str]) -> tuple[str, set[str], set[str]]:

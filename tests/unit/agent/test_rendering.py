@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
-from agent_builders import compiled, ep, host, ip_set, k8s, net_set, pod, port_set, rule, tier, tiers
 
 from picket.model import Action, Compiled, Direction, PeerSetKind, Protocol
-from picket_agent import naming
-from picket_agent.rendering import RenderSettings, render
+from picket_agent.rendering import naming
+from picket_agent.rendering.renderer import RenderSettings, render
+from tests.unit.agent.agent_builders import compiled, ep, host, ip_set, k8s, net_set, pod, port_set, rule, tier, tiers
 
 ING, EGR = Direction.INGRESS, Direction.EGRESS
 GOLDEN = Path(__file__).with_name("golden")
@@ -261,7 +261,7 @@ GOLDEN_STATES = {
 
 
 def test_render_cache_gives_the_same_state_and_follows_peer_set_changes() -> None:
-    from picket_agent.rendering import RenderCache
+    from picket_agent.rendering.renderer import RenderCache
 
     cache = RenderCache()
     first = GOLDEN_STATES["k8s-basic"]()

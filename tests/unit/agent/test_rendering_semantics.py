@@ -8,14 +8,14 @@ model, and they must agree. The kernel tests then show the kernel agrees with th
 
 from __future__ import annotations
 
-from agent_builders import compiled, ep, ip_set, net_set, pod, port_set
-from chainsim import forward
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from picket.evaluating import connection_allowed
 from picket.model import Action, Direction, PolicyRules, PortRange, Protocol, Rule, RuleSet, Tier
-from picket_agent.rendering import render
+from picket_agent.rendering.renderer import render
+from tests.unit.agent.agent_builders import compiled, ep, ip_set, net_set, pod, port_set
+from tests.unit.agent.chainsim import forward
 
 IPS = {"x/a": "10.0.0.2", "x/b": "10.0.0.3"}
 OUTSIDE = "10.1.2.3"

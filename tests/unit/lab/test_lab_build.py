@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from picket.lab import build
-from picket.lab.build import (
+from picket_lab import build
+from picket_lab.build import (
     etcd_ldflags,
     kubernetes_ldflags,
     kubernetes_wrapper_gomod,
@@ -15,7 +15,7 @@ from picket.lab.build import (
     staging_modules,
     tools_go,
 )
-from picket.lab.paths import BINARIES, build_paths, staging_version
+from picket_lab.paths import BINARIES, build_paths, staging_version
 
 RELEASE_GOMOD = """module k8s.io/kubernetes
 

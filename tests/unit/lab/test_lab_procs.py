@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from picket.lab import procs
+from picket_lab import procs
 
 
 def test_exit_status_survives_other_subprocesses(tmp_path: Path) -> None:

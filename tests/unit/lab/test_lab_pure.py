@@ -9,13 +9,13 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from picket.lab import pki
-from picket.lab.kubeclient import Credentials
-from picket.lab.kubeconfig import client_cert_kubeconfig, credentials_from_kubeconfig, token_kubeconfig
-from picket.lab.objects import Port, declared_ports, node_object, pod_running_status
-from picket.lab.podaddrs import AddressesExhausted, Allocator
-from picket.lab.topology import host_veth, is_lab_netns, node_spec, node_specs, pod_netns
-from picket.lab.workqueue import WorkQueue
+from picket_lab import pki
+from picket_lab.kubeclient import Credentials
+from picket_lab.kubeconfig import client_cert_kubeconfig, credentials_from_kubeconfig, token_kubeconfig
+from picket_lab.objects import Port, declared_ports, node_object, pod_running_status
+from picket_lab.podaddrs import AddressesExhausted, Allocator
+from picket_lab.topology import host_veth, is_lab_netns, node_spec, node_specs, pod_netns
+from picket_lab.workqueue import WorkQueue
 
 
 def make_pod(*ports: dict[str, object], uid: str = "u-1") -> dict[str, object]:

@@ -1,0 +1,339 @@
+"""The pure renderer: one node's compiled rule sets -> the desired chains and ipsets.
+
+``render(compiled, settings)`` returns a ``Desired``: ordered ``PICKET-*`` chains of ``IptRule``,
+the hook rule per built-in chain, the ``picket-*`` ipsets, the drop reasons behind each drop
+chain, and the version of every endpoint it rendered. ``Desired.save_text()`` is its
+``iptables-save``/``ipset save`` form (the golden tests). No kernel, no I/O.
+
+Chain layout (filter table; README.md's agent section draws it):
+
+* ``FORWARD -> PICKET-FORWARD``: replies (ESTABLISHED,RELATED) accepted, INVALID dropped, then
+  ``-j PICKET-POD-EGRESS`` (by source IP) and ``-j PICKET-POD-INGRESS`` (by destination IP).
+  Both run in the same traversal, so a packet between two pods of this node must pass the
+  sender's egress *and* the receiver's ingress: an allow RETURNs, it never ACCEPTs early.
+* Dispatch rules ``-g`` (goto) the endpoint's first tier chain; tiers chain to each other by
+  goto, so a RETURN anywhere (Allow, an allowing tier default, falling off the last tier) goes
+  straight back to ``PICKET-FORWARD``, which moves on to the other direction.
+* In a tier chain: Allow -> RETURN; Deny -> goto a ``PICKET-DROP-*`` chain (optional NFLOG,
+  then a counted DROP); Pass -> goto the next tier (RETURN after the last); Log -> NFLOG and
+  continue; the tier's default at its end.
+* ``INPUT -> PICKET-INPUT`` / ``OUTPUT -> PICKET-OUTPUT``: host endpoints (loopback exempt,
+  conntrack first, failsafe ports accepted before any policy), matched by interface and by the
+  endpoint's expected IPs (so connections between a host and its own pods are policed too).
+  With ``host_apply_on_forward`` their chains also see forwarded traffic on their interface.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Mapping
+from functools import lru_cache
+
+from picket.model import (
+    Compiled,
+    Direction,
+    EndpointKind,
+    EndpointRules,
+    PeerSet,
+    PeerSetKind,
+    stable_hash,
+)
+from picket_agent.rendering import dispatch, naming
+from picket_agent.rendering.desired import (
+    Desired,
+    DropReason,
+    RenderSettings,
+    SetSpec,
+    failsafe_mismatch,
+)
+from picket_agent.rendering.iptrules import IptRule, Match, Param
+from picket_agent.rendering.tiers import TierRenderer
+
+__all__ = ["Desired", "DropReason", "RenderSettings", "SetSpec", "render"]
+
+def endpoint_version(er: EndpointRules) -> str:
+    return stable_hash(er.to_dict())
+
+
+DEFAULT_SETTINGS = RenderSettings()
+
+# What rendering one endpoint produced, and the peer-set lookups it made (name, use, kind).
+_Lookup = tuple[str, PeerSetKind, PeerSetKind]
+_Rendered = tuple[dict[str, tuple[IptRule, ...]], list[DropReason], list[tuple[str, IptRule]], list[_Lookup]]
+
+
+class RenderCache:
+    """Memo of per-endpoint output across syncs: an unchanged endpoint is not rendered again.
+
+    A hit needs the same ``EndpointRules``, the same settings and the same kinds for the peer
+    sets it referenced (their members may change freely: sets are built fresh every time).
+    """
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[EndpointRules, RenderSettings, _Rendered, str]] = {}
+
+
+def render(
+    compiled: Compiled, settings: RenderSettings = DEFAULT_SETTINGS, cache: RenderCache | None = None
+) -> Desired:
+    builder = _Builder(compiled.peer_sets, settings, cache)
+    for key in sorted(compiled.endpoints):
+        builder.add_endpoint(key, compiled.endpoints[key])
+    if cache is not None:
+        for key in set(cache.entries) - set(compiled.endpoints):
+            del cache.entries[key]
+    return builder.finish()
+
+
+class _Builder:
+    def __init__(self, peer_sets: Mapping[str, PeerSet], settings: RenderSettings, cache: RenderCache | None) -> None:
+        self.peer_sets = peer_sets
+        self.settings = settings
+        self.cache = cache
+        self.lookups: list[_Lookup] = []
+        self.sets: dict[str, SetSpec] = {}
+        self.chains: dict[str, tuple[IptRule, ...]] = {}
+        self.pod_egress: list[IptRule] = []
+        self.pod_ingress: list[IptRule] = []
+        self.host_in: list[IptRule] = []
+        self.host_out: list[IptRule] = []
+        self.host_fwd: list[IptRule] = []
+        self.drops: dict[str, DropReason] = {}
+        self.versions: dict[str, str] = {}
+        self.problems: list[str] = []
+        self.failed: set[str] = set()
+        self._resolved: dict[tuple[str, PeerSetKind], tuple[str, PeerSetKind]] = {}  # lookups made this render
+
+    def add_endpoint(self, key: str, er: EndpointRules) -> None:
+        self.lookups = []
+        rendered = self._cached(key, er)
+        if rendered is None:
+            sets_before = dict(self.sets)
+            self.lookups = []
+            try:
+                chains, drops, dispatch = self._endpoint(key, er)
+            except ValueError as exc:
+                self.sets = sets_before
+                self._resolved.clear()  # it may name sets just dropped again
+                self.problems.append(f"endpoint {key}: {exc}; skipped (its last good rules stay enforced)")
+                self.failed.add(key)
+                return
+            rendered = (chains, drops, dispatch, list(dict.fromkeys(self.lookups)))
+            version = endpoint_version(er)
+            if self.cache is not None:
+                self.cache.entries[key] = (er, self.settings, rendered, version)
+        else:
+            version = self.cache.entries[key][3] if self.cache is not None else endpoint_version(er)
+        chains, drops, dispatch, _ = rendered
+        self.chains.update(chains)
+        self.drops.update({d.id: d for d in drops})
+        targets = self._targets()
+        for target, rule in dispatch:
+            targets[target].append(rule)
+        self.versions[key] = version
+
+    def _cached(self, key: str, er: EndpointRules) -> _Rendered | None:
+        hit = self.cache.entries.get(key) if self.cache is not None else None
+        if hit is None or hit[0] != er or hit[1] != self.settings:
+            return None
+        for name, use, kind in hit[2][3]:
+            if self._lookup(name, use)[1] is not kind:  # the set name follows from (name, kind)
+                return None
+        return hit[2]
+
+    def _targets(self) -> dict[str, list[IptRule]]:
+        return {"pod_in": self.pod_ingress, "pod_out": self.pod_egress, "host_in": self.host_in,
+                "host_out": self.host_out, "host_fwd": self.host_fwd}
+
+    def _endpoint(
+        self, key: str, er: EndpointRules
+    ) -> tuple[dict[str, tuple[IptRule, ...]], list[DropReason], list[tuple[str, IptRule]]]:
+        ep = er.endpoint
+        chains: dict[str, tuple[IptRule, ...]] = {}
+        drops: list[DropReason] = []
+        dispatch: list[tuple[str, IptRule]] = []
+        for direction in (Direction.INGRESS, Direction.EGRESS):
+            rule_set = er.rule_set(direction)
+            if rule_set is None or not rule_set.tiers:
+                continue  # not isolated in this direction (or no tier: falls through to allow)
+            if ep.kind is EndpointKind.HOST:
+                s = self.settings
+                ours = s.failsafe_inbound if direction is Direction.INGRESS else s.failsafe_outbound
+                mismatch = failsafe_mismatch(rule_set, ours)
+                if mismatch:
+                    self.problems.append(f"endpoint {key} {direction.value.lower()}: {mismatch}")
+            tiers = TierRenderer(key, direction, self.settings, self._lookup)
+            chains.update(tiers.render(rule_set))
+            drops += tiers.drops
+            first = naming.tier_chain(key, direction.value, 0)
+            comment = f"{key} {direction.value.lower()}"
+            dispatch += self._dispatch(ep.kind, ep.ips, ep.interface, direction, first, comment)
+        return chains, drops, dispatch
+
+    def _dispatch(
+        self, kind: EndpointKind, ips: tuple[str, ...], iface: str, direction: Direction, first: str, comment: str
+    ) -> list[tuple[str, IptRule]]:
+        ingress = direction is Direction.INGRESS
+        v4 = [_ipv4(ip) for ip in ips]
+        if kind is EndpointKind.POD:
+            if not v4:
+                raise ValueError("a pod endpoint needs an IPv4 address")
+            target = "pod_in" if ingress else "pod_out"
+            return [(target, _by_address(first, ip, ingress, comment)) for ip in v4]
+        target = "host_in" if ingress else "host_out"
+        # The interface, and the host's own addresses too: traffic between a host and its own pods
+        # uses the pods' veths, not the interface, and the compiled model (README.md, Calico-style policies) polices
+        # every connection to and from the host's addresses, its own pods' included.
+        out = [(target, _by_iface(first, iface, ingress, comment, goto=True))] if iface else []
+        out += [(target, _by_address(first, ip, ingress, comment)) for ip in v4]
+        if iface and self.settings.host_apply_on_forward:
+            out.append(("host_fwd", _by_iface(first, iface, ingress, comment + " (forwarded)", goto=False)))
+        return out or [(target, IptRule(first, goto=True, comment=comment))]
+
+    def _lookup(self, peer_set: str, use: PeerSetKind) -> tuple[str, PeerSetKind]:
+        resolved = self._resolved.get((peer_set, use))
+        if resolved is None:
+            ps = self.peer_sets.get(peer_set)
+            kind = ps.kind if ps is not None else use
+            name = naming.set_name(peer_set, kind.value)
+            if name not in self.sets:
+                self.sets[name] = _set_spec(name, ps, kind, peer_set, self.problems)
+            resolved = self._resolved[(peer_set, use)] = (name, kind)
+        self.lookups.append((peer_set, use, resolved[1]))
+        return resolved
+
+    def finish(self) -> Desired:
+        top = _top_chains(self)
+        chains = {**top, **self.chains}
+        hooks = {hook: IptRule(chain, comment=f"picket: {hook.lower()} policy") for hook, chain in naming.HOOKS.items()}
+        return Desired(
+            chains,
+            hooks,
+            dict(sorted(self.sets.items())),
+            self.drops,
+            self.versions,
+            tuple(self.problems),
+            frozenset(self.failed),
+        )
+
+
+def _top_chains(b: _Builder) -> dict[str, tuple[IptRule, ...]]:
+    s = b.settings
+    forward = [
+        *_conntrack("picket"),
+        IptRule(naming.POD_EGRESS_CHAIN, comment="picket: egress of the sender"),
+        IptRule(naming.POD_INGRESS_CHAIN, comment="picket: ingress of the receiver"),
+        *b.host_fwd,
+    ]
+    host_in: list[IptRule] = []
+    host_out: list[IptRule] = []
+    if b.host_in:
+        lo = IptRule("RETURN", in_iface="lo", comment=_LOOPBACK)
+        host_in = [lo, *_conntrack("picket host"), *_failsafe(s.failsafe_inbound, "inbound"), *b.host_in]
+    if b.host_out:
+        lo = IptRule("RETURN", out_iface="lo", comment=_LOOPBACK)
+        host_out = [lo, *_conntrack("picket host"), *_failsafe(s.failsafe_outbound, "outbound"), *b.host_out]
+    return {
+        naming.FORWARD_CHAIN: tuple(forward),
+        **dispatch.tree(naming.POD_EGRESS_CHAIN, b.pod_egress, ingress=False),
+        **dispatch.tree(naming.POD_INGRESS_CHAIN, b.pod_ingress, ingress=True),
+        naming.INPUT_CHAIN: tuple(host_in),
+        naming.OUTPUT_CHAIN: tuple(host_out),
+    }
+
+
+_LOOPBACK = "picket: loopback is never policed"
+
+
+def _by_address(first: str, ip: str, ingress: bool, comment: str) -> IptRule:
+    if ingress:
+        return IptRule(first, dst=ip, goto=True, comment=comment)
+    return IptRule(first, src=ip, goto=True, comment=comment)
+
+
+def _by_iface(first: str, iface: str, ingress: bool, comment: str, goto: bool) -> IptRule:
+    if ingress:
+        return IptRule(first, in_iface=iface, goto=goto, comment=comment)
+    return IptRule(first, out_iface=iface, goto=goto, comment=comment)
+
+
+def _ctstate(state: str) -> tuple[Match, ...]:
+    return (Match("conntrack", (Param("ctstate", (state,)),)),)
+
+
+def _conntrack(who: str) -> list[IptRule]:
+    return [
+        IptRule("ACCEPT", _ctstate("RELATED,ESTABLISHED"), f"{who}: replies of allowed connections"),
+        IptRule("DROP", _ctstate("INVALID"), f"{who}: invalid packets"),
+    ]
+
+
+def _failsafe(ports: tuple[str, ...], which: str) -> list[IptRule]:
+    by_proto: dict[str, list[str]] = {}
+    for entry in ports:
+        proto, _, port = entry.partition(":")
+        by_proto.setdefault(proto.lower(), []).append(port)
+    return [
+        IptRule("ACCEPT", (Match("multiport", (Param("dports", (",".join(nums),)),)),),
+                f"picket: failsafe {which} {proto}", protocol=proto)
+        for proto, nums in sorted(by_proto.items())
+    ]
+
+
+def _ipv4(ip: str) -> str:
+    try:
+        if socket.inet_ntoa(socket.inet_aton(ip)) == ip:
+            return ip  # already a canonical dotted quad (the common case: 4x faster than ipaddress)
+    except OSError:
+        pass
+    addr = ipaddress.ip_address(ip)  # ValueError names the bad address
+    if addr.version != 4:
+        raise ValueError(f"IPv6 address {ip} is not supported by this agent")
+    return str(addr)
+
+
+def _set_spec(name: str, ps: PeerSet | None, kind: PeerSetKind, source: str, problems: list[str]) -> SetSpec:
+    spec, found = _set_spec_cached(name, ps, kind, source)
+    problems += found
+    return spec
+
+
+@lru_cache(maxsize=4096)
+def _set_spec_cached(name: str, ps: PeerSet | None, kind: PeerSetKind, source: str) -> tuple[SetSpec, tuple[str, ...]]:
+    problems: list[str] = []
+    return _build_set_spec(name, ps, kind, source, problems), tuple(problems)
+
+
+def _build_set_spec(name: str, ps: PeerSet | None, kind: PeerSetKind, source: str, problems: list[str]) -> SetSpec:
+    if ps is None:
+        # evaluating: a reference to a missing peer set matches nothing; it is created empty.
+        return SetSpec(name, kind, (), (), source)
+    members = _valid(ps.members, kind, source, problems)
+    nomatch = _valid(ps.excepts, kind, source, problems) if kind is PeerSetKind.NET else ()
+    return SetSpec(name, kind, members, nomatch, source)
+
+
+def _valid(entries: tuple[str, ...], kind: PeerSetKind, source: str, problems: list[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for entry in entries:
+        try:
+            out.append(_normal(entry, kind))
+        except ValueError as exc:
+            problems.append(f"peer set {source}: member {entry!r}: {exc}; left out")
+    return tuple(sorted(set(out)))
+
+
+def _normal(entry: str, kind: PeerSetKind) -> str:
+    if kind is PeerSetKind.IP:
+        return _ipv4(entry)
+    if kind is PeerSetKind.NET:
+        net = ipaddress.ip_network(entry, strict=False)
+        if net.version != 4:
+            raise ValueError("IPv6 is not supported by this agent")
+        return str(net)
+    ip, _, proto_port = entry.partition(",")
+    proto, _, port = proto_port.partition(":")
+    if proto not in ("tcp", "udp", "sctp") or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("expected ip,proto:port")
+    return f"{_ipv4(ip)},{proto}:{int(port)}"

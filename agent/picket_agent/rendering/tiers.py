@@ -1,0 +1,117 @@
+"""Render one endpoint's rule set in one direction: a chain per tier, drop and log chains.
+
+Called by ``rendering`` once per endpoint and direction. The meaning follows
+``picket.evaluating.verdict`` rule for rule:
+
+* tiers in order; in a tier, policies in order and their rules in order;
+* ALLOW -> ``RETURN`` (back to ``PICKET-FORWARD``, which goes on to the other direction);
+* DENY -> goto ``PICKET-DROP-<h>``: NFLOG with the drop id (``--log-drops``) then a DROP whose
+  counter is the per endpoint/direction/policy drop count;
+* PASS -> goto the next tier's chain, or RETURN after the last tier ("passed every tier");
+* LOG -> NFLOG and continue with the next rule; a LOG rule that expands to several iptables
+  rules goes through a ``PICKET-RULE-*`` sub-chain whose alternatives goto one
+  ``PICKET-LOG-*`` chain, so the packet is logged once;
+* the tier's default at its end: DENY -> the tier's drop chain, ALLOW -> RETURN, PASS -> next.
+"""
+
+from __future__ import annotations
+
+from picket.model import Action, Direction, RuleSet, Tier
+from picket_agent.rendering import naming
+from picket_agent.rendering.desired import DropReason, RenderSettings
+from picket_agent.rendering.expanding import Alternative, SetLookup, expand
+from picket_agent.rendering.iptrules import IptRule, Param
+
+ChainMap = dict[str, tuple[IptRule, ...]]
+
+
+class TierRenderer:
+    def __init__(self, key: str, direction: Direction, settings: RenderSettings, lookup: SetLookup) -> None:
+        self.key = key
+        self.direction = direction
+        self.settings = settings
+        self.lookup = lookup
+        self.drops: list[DropReason] = []
+        self.chains: ChainMap = {}
+
+    def render(self, rule_set: RuleSet) -> ChainMap:
+        count = len(rule_set.tiers)
+        for index, tier in enumerate(rule_set.tiers):
+            self.chains[self._tier(index)] = tuple(self._tier_rules(index, tier, count))
+        return self.chains
+
+    def _tier(self, index: int) -> str:
+        return naming.tier_chain(self.key, self.direction.value, index)
+
+    def _next(self, index: int, count: int) -> IptRule:
+        """Where PASS goes: the next tier, or back (allowed) after the last one."""
+        if index + 1 < count:
+            return IptRule(self._tier(index + 1), goto=True)
+        return IptRule("RETURN")
+
+    def _tier_rules(self, index: int, tier: Tier, count: int) -> list[IptRule]:
+        out: list[IptRule] = []
+        for policy in tier.policies:
+            for position, rule in enumerate(policy.rules):
+                comment = f"{policy.policy} rule {position}"
+                alternatives = expand(rule, self.direction, self.lookup)
+                if rule.action is Action.LOG:
+                    out += self._log_rules(index, f"{policy.policy}#{position}", alternatives, comment)
+                    continue
+                target = self._target(rule.action, index, count, policy.policy)
+                out += [_with(target, alt, comment) for alt in alternatives]
+        end = f"{self.key} {self.direction.value.lower()}: end of tier {tier.name}"
+        if tier.default is Action.DENY:
+            drop = self._drop(f"tier {tier.name} default", f"no policy of tier {tier.name} allows it")
+            out.append(_with(drop, Alternative(), end))
+        elif tier.default is Action.ALLOW:
+            out.append(IptRule("RETURN", comment=end))
+        else:
+            out.append(_with(self._next(index, count), Alternative(), end))
+        return out
+
+    def _target(self, action: Action, index: int, count: int, policy: str) -> IptRule:
+        if action is Action.ALLOW:
+            return IptRule("RETURN")
+        if action is Action.DENY:
+            return self._drop(policy, f"denied by {policy}")
+        return self._next(index, count)  # PASS
+
+    def _drop(self, policy: str, reason: str) -> IptRule:
+        chain = naming.drop_chain(self.key, self.direction.value, policy)
+        if chain not in self.chains:
+            drop = DropReason(chain, self.key, self.direction, policy, reason)
+            self.drops.append(drop)
+            rules: list[IptRule] = []
+            if self.settings.log_drops:
+                rules.append(self._nflog(f"picket:{drop.id}"))
+            rules.append(IptRule("DROP", comment=f"{self.key} {self.direction.value.lower()}: {reason}"))
+            self.chains[chain] = tuple(rules)
+        return IptRule(chain, goto=True)
+
+    def _nflog(self, prefix: str) -> IptRule:
+        group = str(self.settings.nflog_group)
+        params = (Param("nflog-prefix", (prefix,), string=True), Param("nflog-group", (group,)))
+        return IptRule("NFLOG", target_params=params)
+
+    def _log_rules(self, index: int, position: str, alternatives: list[Alternative], comment: str) -> list[IptRule]:
+        log_chain = naming.log_chain(self.key, self.direction.value, index, position)
+        log = self._nflog(f"picket:log:{naming.drop_id(log_chain)}")
+        if len(alternatives) <= 1:
+            return [_with(log, alt, comment) for alt in alternatives]
+        sub = naming.rule_chain(self.key, self.direction.value, index, position)
+        self.chains[log_chain] = (IptRule(log.target, comment=comment, target_params=log.target_params),)
+        self.chains[sub] = tuple(_with(IptRule(log_chain, goto=True), alt, comment) for alt in alternatives)
+        return [IptRule(sub, comment=comment)]
+
+
+def _with(target: IptRule, alt: Alternative, comment: str) -> IptRule:
+    return IptRule(
+        target.target,
+        alt.matches,
+        comment,
+        protocol=alt.protocol,
+        not_protocol=alt.not_protocol,
+        goto=target.goto,
+        target_params=target.target_params,
+    )

@@ -1,0 +1,1 @@
+"""The operator's offline commands: ``picket compile``, ``picket matrix`` (offline), ``picket convert``."""
