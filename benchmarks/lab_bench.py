@@ -18,10 +18,10 @@ import time
 import uuid
 from typing import Any
 
+from picket.apiclient import ApiError
 from picket_lab import lifecycle
 from picket_lab.api import Lab
 from picket_lab.build import missing_binaries
-from picket_lab.kubeclient import ApiError
 from picket_lab.paths import build_paths
 
 
@@ -39,7 +39,7 @@ class RunningWatcher:
         kube = self.lab.kube()
         path = f"/api/v1/namespaces/{self.namespace}/pods"
         while not self.stop.is_set():
-            for event in kube.watch(path, {"timeoutSeconds": "60"}):
+            for event in kube.watch(path, "", timeout_seconds=60):
                 pod = event["object"]
                 status = pod.get("status", {})
                 if status.get("phase") == "Running" and status.get("podIP"):

@@ -1,10 +1,13 @@
 """A small, fast Kubernetes REST client: JSON in, JSON out, pooled connections, streaming watches.
 
-The operator's publisher and leader election, the agent's API feed, the demo and the benchmarks
-talk to the API server through this one class. The ``kubernetes`` package is used only to read
+The one client for everything that is not kopf's watching: the operator's publisher and leader
+election, the agent's API feed, the local cluster (its node runtimes, control-plane checks and
+harness), the tests and the benchmarks. The ``kubernetes`` package is used only to read
 credentials (a kubeconfig file, or the in-cluster ServiceAccount files, refreshed as the kubelet
-rotates the token); requests go through one thread-safe ``urllib3.PoolManager``, which keeps the
-per-request cost a few hundred microseconds instead of the generated client's model validation.
+rotates the token); ``KubeClient.from_credentials`` takes them directly (the local cluster's
+components, whose certificates it issued itself). Requests go through one thread-safe
+``urllib3.PoolManager``, which keeps the per-request cost a few hundred microseconds instead of the
+generated client's model validation.
 
 Errors: every non-2xx answer raises ``ApiError`` with the HTTP status and the server's message;
 ``ApiError.status`` 404/409 are the ones callers usually branch on.
@@ -26,6 +29,7 @@ import urllib3
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"  # JSON is valid YAML
 THROTTLE_RETRIES = 10  # 429 answers retried per request (each waits Retry-After, at most 2 s)
 
@@ -42,20 +46,30 @@ class ApiError(Exception):
 class Credentials:
     server: str
     ca_file: str | None
-    cert_file: str | None
-    key_file: str | None
-    verify: bool
+    cert_file: str | None = None
+    key_file: str | None = None
+    verify: bool = True
+    token: str | None = None  # a bearer token (from_credentials); kubeconfig tokens come through _Auth
+
+
+def is_status(err: BaseException, *codes: int) -> bool:
+    """Is ``err`` an ``ApiError`` with one of these HTTP statuses?"""
+    return isinstance(err, ApiError) and err.status in codes
 
 
 class _Auth:
-    """The bearer token, re-read through the kubernetes package's refresh hook at most every 60 s."""
+    """The bearer token, re-read through the kubernetes package's refresh hook at most every 60 s
+    (or a fixed token when there is no kubernetes configuration)."""
 
-    def __init__(self, configuration: Any) -> None:
+    def __init__(self, configuration: Any, token: str | None = None) -> None:
         self._conf = configuration
+        self._token = token
         self._lock = threading.Lock()
         self._checked = 0.0
 
     def header(self) -> str | None:
+        if self._conf is None:
+            return f"Bearer {self._token}" if self._token else None
         with self._lock:
             now = time.monotonic()
             hook = getattr(self._conf, "refresh_api_key_hook", None)
@@ -84,17 +98,28 @@ def load_configuration(kubeconfig: Path | None) -> Any:
 class KubeClient:
     """JSON requests against one API server. Safe to share between threads."""
 
-    def __init__(self, kubeconfig: Path | None, user_agent: str = "picket", pool_size: int = 16) -> None:
-        conf = load_configuration(kubeconfig)
-        self.credentials = Credentials(
-            server=str(conf.host).rstrip("/"),
-            ca_file=conf.ssl_ca_cert,
-            cert_file=conf.cert_file,
-            key_file=conf.key_file,
-            verify=bool(conf.verify_ssl),
-        )
+    def __init__(
+        self,
+        kubeconfig: Path | None,
+        user_agent: str = "picket",
+        pool_size: int = 16,
+        *,
+        credentials: Credentials | None = None,
+    ) -> None:
+        if credentials is None:
+            conf = load_configuration(kubeconfig)
+            credentials = Credentials(
+                server=str(conf.host).rstrip("/"),
+                ca_file=conf.ssl_ca_cert,
+                cert_file=conf.cert_file,
+                key_file=conf.key_file,
+                verify=bool(conf.verify_ssl),
+            )
+        else:
+            conf = None
+        self.credentials = credentials
         self.configuration = conf
-        self._auth = _Auth(conf)
+        self._auth = _Auth(conf, credentials.token)
         self._user_agent = user_agent
         self._pool = urllib3.PoolManager(
             num_pools=4,
@@ -105,6 +130,11 @@ class KubeClient:
             cert_file=self.credentials.cert_file,
             key_file=self.credentials.key_file,
         )
+
+    @classmethod
+    def from_credentials(cls, credentials: Credentials, user_agent: str = "picket", pool_size: int = 16) -> KubeClient:
+        """A client for explicit credentials (certificate files and/or a token), without a kubeconfig."""
+        return cls(None, user_agent, pool_size, credentials=credentials)
 
     def auth_header(self) -> str | None:
         """The current ``Authorization`` header value (a bearer token), if any."""
@@ -174,8 +204,25 @@ class KubeClient:
         q = {"fieldManager": field_manager, "force": "true", **query}
         return self.request("PATCH", path, body, query=q, content_type=APPLY_PATCH)
 
-    def delete(self, path: str, **query: Any) -> dict[str, Any]:
-        return self.request("DELETE", path, query=query)
+    def patch(
+        self, path: str, body: Mapping[str, Any], content_type: str = STRATEGIC_MERGE_PATCH, **query: Any
+    ) -> dict[str, Any]:
+        return self.request("PATCH", path, body, query=query, content_type=content_type)
+
+    def delete(self, path: str, body: Mapping[str, Any] | None = None, **query: Any) -> dict[str, Any]:
+        return self.request("DELETE", path, body, query=query)
+
+    def get_text(self, path: str, timeout: float = 10.0) -> str:
+        """A plain-text endpoint (``/readyz``, ``/livez``): its body, or ``ApiError`` for a non-2xx answer."""
+        try:
+            resp = self._pool.request("GET", self.url(path), headers=self._headers(None),
+                                      timeout=urllib3.Timeout(connect=min(timeout, 5.0), read=timeout), retries=False)
+        except urllib3.exceptions.HTTPError as exc:
+            raise ApiError(0, "Unreachable", str(exc)) from exc
+        text = resp.data.decode(errors="replace")
+        if resp.status >= 300:
+            raise ApiError(resp.status, "", text[:300])
+        return text
 
     def watch(
         self, path: str, resource_version: str, timeout_seconds: int = 300, **query: Any

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from picket.apiclient import KubeClient
 from picket_lab import controlplane as cp
 from picket_lab import procs
-from picket_lab.kubeclient import Kube
 from picket_lab.kubeconfig import token_kubeconfig
 from picket_lab.paths import RunLayout, run_layout
 from picket_lab.shell import LabError
@@ -121,8 +121,8 @@ class Lab:
                      check: bool = False) -> subprocess.CompletedProcess[str]:
         return _run_in(self.node_netns(node), argv, timeout, check)
 
-    def kube(self) -> Kube:
-        return Kube(cp.admin_credentials(self.layout))
+    def kube(self) -> KubeClient:
+        return KubeClient.from_credentials(cp.admin_credentials(self.layout), user_agent="picket-lab")
 
     def kubectl(self, *args: str, timeout: float | None = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
         argv = [str(self.kubectl_path), f"--kubeconfig={self.kubeconfig}", *args]

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from picket.apiclient import Credentials, KubeClient
 from picket_lab import pki, procs
-from picket_lab.kubeclient import Credentials, Kube
 from picket_lab.kubeconfig import client_cert_kubeconfig
 from picket_lab.paths import BuildPaths, RunLayout
 from picket_lab.shell import LabError, run
@@ -37,7 +37,8 @@ READY_TIMEOUT = 90.0
 
 
 def admin_credentials(layout: RunLayout) -> Credentials:
-    return Credentials(api_url(), layout.pki / "ca.crt", layout.pki / "admin.crt", layout.pki / "admin.key")
+    pki_dir = layout.pki
+    return Credentials(api_url(), str(pki_dir / "ca.crt"), str(pki_dir / "admin.crt"), str(pki_dir / "admin.key"))
 
 
 def make_credentials(layout: RunLayout, nodes: list[NodeSpec]) -> None:
@@ -49,7 +50,7 @@ def make_credentials(layout: RunLayout, nodes: list[NodeSpec]) -> None:
     clients += [(node.name, pki.node_identity(node.name)) for node in nodes]
     for stem, who in clients:
         pair = ca.issue_client(stem, who)
-        creds = Credentials(api_url(), ca.cert_path, pair.cert, pair.key)
+        creds = Credentials(api_url(), str(ca.cert_path), str(pair.cert), str(pair.key))
         target = layout.admin_kubeconfig if stem == "admin" else layout.component_kubeconfig(stem)
         client_cert_kubeconfig(target, creds, stem)
 
@@ -116,8 +117,8 @@ def etcd_healthy() -> bool:
 
 
 def apiserver_ready(layout: RunLayout) -> Callable[[], bool]:
-    kube = Kube(admin_credentials(layout), timeout=5)
-    return lambda: _quiet(lambda: kube.get("/readyz") == "ok")
+    kube = KubeClient.from_credentials(admin_credentials(layout), user_agent="picket-lab")
+    return lambda: _quiet(lambda: kube.get_text("/readyz", timeout=5) == "ok")
 
 
 def component_healthy(port: int) -> Callable[[], bool]:

@@ -13,7 +13,7 @@ import datetime
 import logging
 import threading
 
-from picket_lab.kubeclient import ApiError, Kube, is_status
+from picket.apiclient import ApiError, KubeClient, is_status
 from picket_lab.objects import lease_object, node_object, node_status
 from picket_lab.topology import NodeSpec
 
@@ -33,7 +33,7 @@ def now_micro() -> str:
 
 
 class Heartbeat:
-    def __init__(self, node: NodeSpec, kube: Kube) -> None:
+    def __init__(self, node: NodeSpec, kube: KubeClient) -> None:
         self.node, self.kube, self.uid = node, kube, ""
 
     def register(self) -> None:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from picket_lab.kubeclient import Credentials
+from picket.apiclient import Credentials
 
 
 def _write(path: Path, server: str, ca: Path, user: dict[str, Any], name: str) -> Path:
@@ -30,8 +30,8 @@ def _write(path: Path, server: str, ca: Path, user: dict[str, Any], name: str) -
 
 
 def client_cert_kubeconfig(path: Path, creds: Credentials, name: str) -> Path:
-    user = {"client-certificate": str(creds.cert), "client-key": str(creds.key)}
-    return _write(path, creds.server, creds.ca, user, name)
+    user = {"client-certificate": str(creds.cert_file), "client-key": str(creds.key_file)}
+    return _write(path, creds.server, Path(str(creds.ca_file)), user, name)
 
 
 def token_kubeconfig(path: Path, server: str, ca: Path, token: str, name: str) -> Path:
@@ -44,5 +44,6 @@ def credentials_from_kubeconfig(path: Path) -> Credentials:
     cluster = config["clusters"][0]["cluster"]
     user = config["users"][0]["user"]
     cert, key = user.get("client-certificate"), user.get("client-key")
-    return Credentials(server=cluster["server"], ca=Path(cluster["certificate-authority"]),
-                       cert=Path(cert) if cert else None, key=Path(key) if key else None, token=user.get("token"))
+    return Credentials(server=cluster["server"], ca_file=str(cluster["certificate-authority"]),
+                       cert_file=str(cert) if cert else None, key_file=str(key) if key else None,
+                       token=user.get("token"))

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import picket
 import picket_lab
+from picket.apiclient import KubeClient
 from picket_lab import controlplane as cp
 from picket_lab import network, procs
 from picket_lab.build import ensure_built
-from picket_lab.kubeclient import Kube
 from picket_lab.paths import BuildPaths, RunLayout, run_layout
 from picket_lab.shell import LabError, run
 from picket_lab.state import LabState, read_state, write_state
@@ -77,8 +77,11 @@ def check_ports_free() -> None:
 
 @contextlib.contextmanager
 def _exclusive(layout: RunLayout) -> Iterator[None]:
-    """One ``up`` or ``down`` at a time on this machine (a second one waits)."""
-    lock_path = layout.root.with_name(layout.root.name + ".lock")
+    """One ``up`` or ``down`` at a time on this machine (a second one waits).
+
+    Not ``/run/picket-lab.lock``: that one is free for whoever runs a whole session on the lab
+    (``flock /run/picket-lab.lock pytest tests/e2e``), which would otherwise wait for itself."""
+    lock_path = layout.root.with_name(layout.root.name + ".updown.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -137,7 +140,7 @@ def _bring_up(layout: RunLayout, bins: BuildPaths, nodes: list[NodeSpec], progre
     runtimes = [_start_runtime(layout, node) for node in nodes]
     cp.wait_ready(cm, cp.component_healthy(CONTROLLER_MANAGER_PORT), "kube-controller-manager")
     cp.wait_ready(scheduler, cp.component_healthy(SCHEDULER_PORT), "kube-scheduler")
-    kube = Kube(cp.admin_credentials(layout))
+    kube = KubeClient.from_credentials(cp.admin_credentials(layout), user_agent="picket-lab")
     for node, runtime in zip(nodes, runtimes, strict=True):
         cp.wait_ready(runtime, functools.partial(_node_ready, kube, node.name), f"node runtime of {node.name}")
     cp.wait_ready(cm, lambda: _exists(kube, "/api/v1/namespaces/default/serviceaccounts/default"),
@@ -156,7 +159,7 @@ def _start_runtime(layout: RunLayout, node: NodeSpec) -> procs.Started:
     return procs.start(layout.root, f"noderuntime-{node.name}", argv, netns=node.netns, env={"PYTHONPATH": pythonpath})
 
 
-def _node_ready(kube: Kube, name: str) -> bool:
+def _node_ready(kube: KubeClient, name: str) -> bool:
     try:
         node = kube.get(f"/api/v1/nodes/{name}")
     except Exception:
@@ -164,7 +167,7 @@ def _node_ready(kube: Kube, name: str) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in node.get("status", {}).get("conditions", []))
 
 
-def _exists(kube: Kube, path: str) -> bool:
+def _exists(kube: KubeClient, path: str) -> bool:
     try:
         kube.get(path)
         return True

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from picket.apiclient import ApiError, KubeClient, is_status
 from picket_lab import podnet
 from picket_lab.heartbeat import Heartbeat, now
-from picket_lab.kubeclient import ApiError, Kube, is_status
 from picket_lab.kubeconfig import credentials_from_kubeconfig
 from picket_lab.listeners import PortServer
 from picket_lab.objects import declared_ports, pod_running_status
@@ -51,7 +51,7 @@ def _key(pod: dict[str, Any]) -> str:
 
 
 class NodeRuntime:
-    def __init__(self, node: NodeSpec, kube: Kube, layout: RunLayout) -> None:
+    def __init__(self, node: NodeSpec, kube: KubeClient, layout: RunLayout) -> None:
         self.node, self.kube, self.layout = node, kube, layout
         self.queue = WorkQueue()
         self.ports = PortServer()
@@ -65,15 +65,16 @@ class NodeRuntime:
         selector = {"fieldSelector": f"spec.nodeName={self.node.name}"}
         while not stop.is_set():
             try:
-                listed = self.kube.get("/api/v1/pods", selector)
+                listed = self.kube.get("/api/v1/pods", **selector)
                 self._resync(listed["items"])
-                params = {**selector, "resourceVersion": listed["metadata"]["resourceVersion"],
-                          "allowWatchBookmarks": "true", "timeoutSeconds": "300"}
-                for event in self.kube.watch("/api/v1/pods", params):
-                    if event["type"] == "ERROR":
-                        break  # e.g. 410 Gone: list again
+                version = listed["metadata"]["resourceVersion"]
+                for event in self.kube.watch("/api/v1/pods", version, timeout_seconds=300, **selector):
                     if event["type"] != "BOOKMARK":
                         self._observe(event["object"], deleted=event["type"] == "DELETED")
+            except ApiError as err:
+                if not is_status(err, 410):  # 410 Gone: list again at once
+                    log.warning("pod watch failed (%s); listing again", err)
+                    stop.wait(1.0)
             except Exception as err:
                 log.warning("pod watch failed (%s); listing again", err)
                 stop.wait(1.0)
@@ -191,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
     node, layout = node_spec(args.node_index), RunLayout(args.run_dir)
-    kube = Kube(credentials_from_kubeconfig(layout.component_kubeconfig(node.name)))
+    kube = KubeClient.from_credentials(credentials_from_kubeconfig(layout.component_kubeconfig(node.name)),
+                                       user_agent=f"picket-lab-node/{node.name}")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     heartbeat = Heartbeat(node, kube)

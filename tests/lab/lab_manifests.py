@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from picket.apiclient import ApiError
 from picket_lab.api import Lab
-from picket_lab.kubeclient import ApiError
 
 IMAGE = "registry.k8s.io/pause:3.10"
 

@@ -9,8 +9,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from picket.apiclient import Credentials
 from picket_lab import pki
-from picket_lab.kubeclient import Credentials
 from picket_lab.kubeconfig import client_cert_kubeconfig, credentials_from_kubeconfig, token_kubeconfig
 from picket_lab.objects import Port, declared_ports, node_object, pod_running_status
 from picket_lab.podaddrs import AddressesExhausted, Allocator
@@ -110,7 +110,8 @@ def test_pki_issues_verifiable_certificates_with_identities(tmp_path: Path) -> N
 
 
 def test_kubeconfigs_round_trip(tmp_path: Path) -> None:
-    creds = Credentials("https://172.30.0.1:6443", tmp_path / "ca.crt", tmp_path / "a.crt", tmp_path / "a.key")
+    ca, cert, key = (str(tmp_path / n) for n in ("ca.crt", "a.crt", "a.key"))
+    creds = Credentials("https://172.30.0.1:6443", ca, cert, key)
     assert credentials_from_kubeconfig(client_cert_kubeconfig(tmp_path / "a", creds, "a")) == creds
-    token = credentials_from_kubeconfig(token_kubeconfig(tmp_path / "t", creds.server, creds.ca, "tok", "t"))
-    assert token.token == "tok" and token.cert is None
+    token = credentials_from_kubeconfig(token_kubeconfig(tmp_path / "t", creds.server, Path(ca), "tok", "t"))
+    assert token.token == "tok" and token.cert_file is None
