@@ -42,7 +42,7 @@ def spread_deployment(ns: str, name: str, replicas: int, container_ports: list[d
 
 
 def running_pods(lab: Lab, ns: str, selector: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = lab.kube().get(f"/api/v1/namespaces/{ns}/pods", {"labelSelector": selector})["items"]
+    items: list[dict[str, Any]] = lab.kube().get(f"/api/v1/namespaces/{ns}/pods", labelSelector=selector)["items"]
     return [p for p in items if p["status"].get("phase") == "Running" and p["status"].get("podIP")
             and not p["metadata"].get("deletionTimestamp")]
 
