@@ -2,10 +2,12 @@
 
 How the process is put together (``run``):
 
-* kopf (main thread, asyncio) with an explicit registry (``handlers.register``) and explicit
-  settings: peering off (standalone; leader election is our Lease), cluster scanning off (no
-  CRD/namespace discovery watches, so no RBAC for them), no progress or diff-base storage used
-  (event handlers only), Events posted by ``events.py`` rather than kopf's log-to-event bridge.
+* kopf (main thread, asyncio) with an explicit registry (``handlers.register``), an explicit
+  identity (this replica's; kopf would otherwise ask ``getpass.getuser()``, which raises for a uid
+  without a passwd entry, such as 65532 in the image) and explicit settings: peering off
+  (standalone; leader election is our Lease), cluster scanning off (no CRD/namespace discovery
+  watches, so no RBAC for them), no progress or diff-base storage used (event handlers only),
+  Events posted by ``events.py`` rather than kopf's log-to-event bridge.
 * the elector thread (``leader.py``) when ``--leader-election``; otherwise this replica leads.
 * the publisher thread (``publisher.py``), which writes only while leading.
 * optionally a Prometheus endpoint (``metrics.py``).
@@ -29,7 +31,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from picket.failsafe import Failsafe, parse_failsafe
 
@@ -186,7 +188,7 @@ def run(settings: OperatorSettings) -> int:
     try:
         asyncio.run(
             kopf.operator(registry=registry, settings=kopf_settings(settings.identity), clusterwide=True,
-                          standalone=True)
+                          standalone=True, identity=cast(Any, settings.identity))
         )
     finally:
         stop.set()
