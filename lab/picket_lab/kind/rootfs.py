@@ -25,13 +25,16 @@ MIRROR = "http://deb.debian.org/debian"
 
 # python: what the Dockerfile's python:3.11-slim base brings (Python 3.11, pip, headers) plus what its
 # RUN steps would install online (a C compiler, iptables, ipset, conntrack, kmod), so that an offline
-# build finds them present. node: what a kind node image carries from its base image.
+# build finds them present. node: what a kind node image carries from its base image. probe: the
+# test pods' image, a stand-in for busybox whose nc can probe (-z, -u: OpenBSD's netcat; Debian's
+# busybox nc has neither) and whose httpd serves.
 FLAVOURS: dict[str, tuple[str, ...]] = {
     "python": ("python3", "python3-pip", "python3-dev", "gcc", "libc6-dev", "iptables", "ipset", "conntrack",
                "kmod", "ca-certificates"),
     "node": ("systemd", "systemd-sysv", "dbus", "containerd", "runc", "containernetworking-plugins", "iptables",
              "nftables", "ipset", "kmod", "iproute2", "conntrack", "socat", "procps", "ca-certificates",
              "ethtool", "libseccomp2"),
+    "probe": ("netcat-openbsd", "busybox-static"),
 }
 
 
