@@ -81,26 +81,43 @@ def cgroup_script(mounts: list[tuple[str, str, str]]) -> list[str]:
 
 def runtime_wrapper_source(python: str, runc: str) -> str:
     return f'''#!{python}
-"""Drop CAP_SYS_RESOURCE (missing from this machine's bounding set) from the OCI config, then exec runc."""
+"""Drop CAP_SYS_RESOURCE (missing from this machine's bounding set) from what runc is asked to apply:
+the bundle's config.json ('create', 'run') or the process file ('exec --process'); then exec runc."""
 import json, os, sys
 
-args = sys.argv[1:]
-bundle = None
-for i, a in enumerate(args):
-    if a in ("--bundle", "-b") and i + 1 < len(args):
-        bundle = args[i + 1]
-    elif a.startswith("--bundle="):
-        bundle = a.split("=", 1)[1]
-if bundle and ("create" in args or "run" in args):
-    path = os.path.join(bundle, "config.json")
+CAP = "CAP_SYS_RESOURCE"
+
+
+def option(args, names):
+    for i, a in enumerate(args):
+        if a in names and i + 1 < len(args):
+            return args[i + 1]
+        for n in names:
+            if a.startswith(n + "="):
+                return a.split("=", 1)[1]
+    return None
+
+
+def strip(path, inner):
     with open(path) as fh:
-        config = json.load(fh)
-    caps = config.get("process", {{}}).get("capabilities", {{}})
-    if any("CAP_SYS_RESOURCE" in v for v in caps.values()):
+        doc = json.load(fh)
+    caps = (doc.get("process", {{}}) if inner else doc).get("capabilities") or {{}}
+    if any(CAP in v for v in caps.values()):
         for key, values in caps.items():
-            caps[key] = [c for c in values if c != "CAP_SYS_RESOURCE"]
+            caps[key] = [c for c in values if c != CAP]
         with open(path, "w") as fh:
-            json.dump(config, fh)
+            json.dump(doc, fh)
+
+
+args = sys.argv[1:]
+if "create" in args or "run" in args:
+    bundle = option(args, ("--bundle", "-b"))
+    if bundle:
+        strip(os.path.join(bundle, "config.json"), True)
+if "exec" in args:
+    process = option(args, ("--process", "-p"))
+    if process:
+        strip(process, False)
 os.execv({runc!r}, [{runc!r}, *args])
 '''
 
