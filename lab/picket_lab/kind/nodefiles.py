@@ -36,6 +36,11 @@ Wants=containerd.service
 ConditionPathExists=/var/lib/kubelet/config.yaml
 
 [Service]
+# cgroup v1: systemd makes kubelet.slice only in the hierarchies it manages; kubelet checks them all
+# (cpuset's copy needs the parent's cpus and mems before anything can join it).
+ExecStartPre=/bin/sh -c 'for d in /sys/fs/cgroup/*/; do [ -f "$$d/cgroup.procs" ] || continue; \
+  mkdir -p "$$d/kubelet.slice"; if [ -f "$$d/cpuset.cpus" ]; then cat "$$d/cpuset.cpus" > "$$d/kubelet.slice/cpuset.cpus"; \
+  cat "$$d/cpuset.mems" > "$$d/kubelet.slice/cpuset.mems"; fi; done; true'
 ExecStart=/usr/bin/kubelet
 Restart=always
 StartLimitInterval=0
