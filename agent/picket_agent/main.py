@@ -105,6 +105,10 @@ def _serve(settings: AgentSettings, loop: SyncLoop) -> int:
             log.error("API mode is not available in this build; use --rules FILE")
             return 2
         workers.append(threading.Thread(target=apifeed.run, args=(settings, loop, stop), daemon=True))
+        if settings.pod_network != "off":
+            from picket_agent import podnetfeed
+
+            workers.append(threading.Thread(target=podnetfeed.run, args=(settings, stop), daemon=True))
     for w in workers:
         w.start()
     loop.run(stop)

@@ -38,6 +38,8 @@ class AgentSettings:
     print_only: bool = False
     kubeconfig: str = ""
     xtables_lock: str = "/run/xtables.lock"
+    pod_network: str = "off"  # off | auto | on (podnetfeed.py)
+    cni_conf_dir: str = "/etc/cni/net.d"
     render: RenderSettings = field(default_factory=RenderSettings)
 
 
@@ -60,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--print", dest="print_only", action="store_true", help="print the desired state, touch nothing")
     p.add_argument("--kubeconfig", default="", help="API mode (no --rules): kubeconfig, or in-cluster when empty")
     p.add_argument("--xtables-lock", default="/run/xtables.lock")
+    p.add_argument("--pod-network", choices=("off", "auto", "on"), default="off",
+                   help="API mode: provide the pod network (ptp CNI configuration, routes to other nodes' "
+                   "podCIDRs); auto: only where no other CNI is configured")
+    p.add_argument("--cni-conf-dir", default="/etc/cni/net.d")
     return p
 
 
@@ -79,6 +85,8 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> AgentSett
         problems.append(f"--rules {args.rules}: no such file")
     if args.once and args.rules is None and not args.cleanup:
         problems.append("--once needs --rules")
+    if args.pod_network != "off" and (args.rules is not None or not (args.node or environ.get("NODE_NAME"))):
+        problems.append("--pod-network needs API mode (no --rules) and --node (or $NODE_NAME)")
     inbound_text = args.failsafe_inbound if args.failsafe_inbound is not None else environ.get(FAILSAFE_ENV_IN)
     outbound_text = args.failsafe_outbound if args.failsafe_outbound is not None else environ.get(FAILSAFE_ENV_OUT)
     inbound = _ports(inbound_text, DEFAULT_INBOUND, "--failsafe-inbound", problems)
@@ -91,7 +99,8 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> AgentSett
         rules_file=args.rules, once=args.once, node=args.node or environ.get("NODE_NAME", ""),
         metrics_port=metrics, metrics_address=args.metrics_address, resync_seconds=args.resync_seconds,
         min_sync_interval=args.min_sync_interval, cleanup=args.cleanup, print_only=args.print_only,
-        kubeconfig=args.kubeconfig, xtables_lock=args.xtables_lock, render=render,
+        kubeconfig=args.kubeconfig, xtables_lock=args.xtables_lock, pod_network=args.pod_network,
+        cni_conf_dir=args.cni_conf_dir, render=render,
     )
 
 

@@ -50,7 +50,7 @@ def test_no_wildcards_anywhere() -> None:
             assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], d["metadata"]["name"]
 
 
-def test_agent_reads_compiled_objects_and_writes_only_status() -> None:
+def test_agent_reads_compiled_objects_and_nodes_and_writes_only_status() -> None:
     granted = rules("ClusterRole", "picket-agent")
     assert granted == {
         ("picket.dev", "compiledendpoints", "get"),
@@ -60,6 +60,8 @@ def test_agent_reads_compiled_objects_and_writes_only_status() -> None:
         ("picket.dev", "compiledpeersets", "list"),
         ("picket.dev", "compiledpeersets", "watch"),
         ("picket.dev", "compiledendpoints/status", "patch"),
+        ("", "nodes", "get"),  # --pod-network: podCIDRs and InternalIPs
+        ("", "nodes", "list"),
     }
 
 
