@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "convert": ("picket_operator.commands.convert", "convert_main",
                 "convert v1beta1 NetworkPolicies to networking.k8s.io/v1"),
     "lab": ("picket_lab.command", "main", "the local cluster: up, down, status, kubectl, exec, ..."),
+    "kind": ("picket_lab.kind.command", "main", "a real kind cluster with picket deployed: up, down, status, shell"),
     "agent": ("picket_agent.main", "main", "the node agent (from the API, or --rules FILE)"),
     "operator": ("picket_operator.main", "main", "the kopf operator"),
     "demo": ("picket_lab.demo", "main", "bring up the local cluster and watch policies drop packets"),

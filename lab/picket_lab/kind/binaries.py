@@ -104,7 +104,8 @@ def ensure_binaries(progress: Progress = print, bins: KindBinaries | None = None
         bins.kind.parent.mkdir(parents=True, exist_ok=True)
         src = bins.src_dir / "kind"
         src.mkdir(parents=True, exist_ok=True)
-        (src / "go.mod").write_text(f"module picket.dev/kindbuild/kind\n\ngo 1.26.0\n\nrequire {KIND_MODULE} {bins.kind_version}\n")
+        gomod = f"module picket.dev/kindbuild/kind\n\ngo 1.26.0\n\nrequire {KIND_MODULE} {bins.kind_version}\n"
+        (src / "go.mod").write_text(gomod)
         (src / "tools.go").write_text(tools_go([KIND_MODULE]))
         builder.go(["mod", "tidy"], src, "go mod tidy (kind)")
         builder.build("kind", KIND_MODULE, src, "-s -w", bins.kind)

@@ -119,7 +119,8 @@ def ensure_python_standin(lay: Layout, url: str, progress: Progress) -> None:
         return
     progress(f"kind: tagging a stand-in {PYTHON_STANDIN} (Debian's Python 3.11 + a pip.conf for the wheelhouse)")
     host = url.split("/")[2].split(":")[0]
-    pip_conf = f"[global]\nno-index = true\nfind-links = {url}\ntrusted-host = {host}\ndisable-pip-version-check = true\n"
+    pip_conf = (f"[global]\nno-index = true\nfind-links = {url}\ntrusted-host = {host}\n"
+                "disable-pip-version-check = true\n")
     _build(lay, PYTHON_STANDIN, f'FROM {base}\nCOPY pip.conf /etc/pip.conf\nLABEL dev.picket.kind.standin="{want}"\n'
            'CMD ["python3"]\n', {"pip.conf": pip_conf.encode()})
 

@@ -39,7 +39,8 @@ ConditionPathExists=/var/lib/kubelet/config.yaml
 # cgroup v1: systemd makes kubelet.slice only in the hierarchies it manages; kubelet checks them all
 # (cpuset's copy needs the parent's cpus and mems before anything can join it).
 ExecStartPre=/bin/sh -c 'for d in /sys/fs/cgroup/*/; do [ -f "$$d/cgroup.procs" ] || continue; \
-  mkdir -p "$$d/kubelet.slice"; if [ -f "$$d/cpuset.cpus" ]; then cat "$$d/cpuset.cpus" > "$$d/kubelet.slice/cpuset.cpus"; \
+  mkdir -p "$$d/kubelet.slice"; if [ -f "$$d/cpuset.cpus" ]; then \
+  cat "$$d/cpuset.cpus" > "$$d/kubelet.slice/cpuset.cpus"; \
   cat "$$d/cpuset.mems" > "$$d/kubelet.slice/cpuset.mems"; fi; done; true'
 ExecStart=/usr/bin/kubelet
 Restart=always
@@ -64,7 +65,8 @@ MemoryAccounting=true
 """
 
 KUBELET_KUBEADM_DROPIN = """[Service]
-Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf \\
+--kubeconfig=/etc/kubernetes/kubelet.conf"
 Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
 EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
 EnvironmentFile=-/etc/default/kubelet
