@@ -102,6 +102,16 @@ def deploy(lay: Layout, repo: Path, progress: Progress) -> None:
                "kubectl -n picket-system rollout status daemonset/picket-agent --timeout=180s")
 
 
+def image_id(lay: Layout, ref: str) -> str:
+    return engine.docker(lay, "image", "inspect", ref, "--format", "{{.Id}}", check=False).stdout.strip()
+
+
+def redeploy(lay: Layout, repo: Path, progress: Progress) -> None:
+    shell(lay, "kubectl apply --server-side -k manifests/", cwd=repo)
+    shell(lay, "kubectl -n picket-system rollout restart deployment/picket-operator daemonset/picket-agent")
+    deploy(lay, repo, progress)
+
+
 def up(repo: Path, lay: Layout, progress: Progress = print, rebuild_picket: bool = True) -> Timings:
     """Everything, reusing what is already there; returns the time of each step."""
     t = Timings()
@@ -118,12 +128,15 @@ def up(repo: Path, lay: Layout, progress: Progress = print, rebuild_picket: bool
         t.time("cluster", lambda: create_cluster(lay, repo, holder["node"], progress))
         fresh = True
     if rebuild_picket or fresh:
+        before = image_id(lay, images.PICKET_IMAGE)
         t.time("picket image", lambda: build_images(lay, repo, progress))
-        t.time("load", lambda: load_images(lay, progress))
-        t.time("deploy", lambda: deploy(lay, repo, progress))
-        if not fresh:  # a rebuilt image under the same tag: restart the pods onto it
-            shell(lay, "kubectl -n picket-system rollout restart deployment/picket-operator daemonset/picket-agent")
-            deploy(lay, repo, progress)
+        changed = image_id(lay, images.PICKET_IMAGE) != before
+        if fresh or changed:
+            t.time("load", lambda: load_images(lay, progress))
+        if fresh:
+            t.time("deploy", lambda: deploy(lay, repo, progress))
+        elif changed:  # a rebuilt image under the same tag: restart the pods onto it
+            t.time("deploy", lambda: redeploy(lay, repo, progress))
     lay.run.mkdir(parents=True, exist_ok=True)
     (lay.run / "timings.json").write_text(json.dumps(t.steps, indent=2) + "\n")
     return t

@@ -8,7 +8,7 @@ built against stand-ins that carry what it would download:
   (picket's dependencies as ``pip download`` gets them: wheels, and python-iptables as source),
   served over HTTP on the engine's bridge address while a build runs. The Dockerfile is used
   unmodified, by the README's own command ``docker build -t picket:dev .``.
-* ``busybox:1.36``: the ``probe`` root file system (OpenBSD netcat, busybox for httpd, sh, sleep).
+* ``busybox:1.36``: the ``probe`` root file system (OpenBSD netcat, busybox httpd, socat for UDP echo).
 
 Both are tagged with the names the Dockerfile and the README use, in the tier's own engine only.
 Called by ``cluster.py``.

@@ -27,14 +27,14 @@ MIRROR = "http://deb.debian.org/debian"
 # RUN steps would install online (a C compiler, iptables, ipset, conntrack, kmod), so that an offline
 # build finds them present. node: what a kind node image carries from its base image. probe: the
 # test pods' image, a stand-in for busybox whose nc can probe (-z, -u: OpenBSD's netcat; Debian's
-# busybox nc has neither) and whose httpd serves.
+# busybox nc has neither), whose httpd serves TCP and whose socat echoes UDP.
 FLAVOURS: dict[str, tuple[str, ...]] = {
     "python": ("python3", "python3-pip", "python3-dev", "gcc", "libc6-dev", "iptables", "ipset", "conntrack",
                "kmod", "ca-certificates"),
-    "node": ("systemd", "systemd-sysv", "dbus", "containerd", "runc", "containernetworking-plugins", "iptables",
+    "node": ("systemd", "systemd-sysv", "dbus", "containerd", "runc", "containernetworking-plugins", "iptables", "curl",
              "nftables", "ipset", "kmod", "iproute2", "conntrack", "socat", "procps", "ca-certificates",
              "ethtool", "libseccomp2"),
-    "probe": ("netcat-openbsd", "busybox-static"),
+    "probe": ("netcat-openbsd", "busybox-static", "socat"),
 }
 
 
