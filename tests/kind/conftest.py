@@ -1,8 +1,9 @@
 """Fixtures of the kind tier (``-m kind``): a real kind cluster with picket deployed from its image.
 
-``kind`` (session): ``picket_lab.kind.cluster.up`` (engine in its own network namespace, node image
-and picket's image built here, cluster ``picket``, ``manifests/`` applied); a healthy cluster that
-was already up is reused and left running, otherwise the session tears everything down at the end.
+``kind_engine`` (session): the Docker engine in its own network namespace; ``kind`` (session):
+``picket_lab.kind.cluster.up`` (node image and picket's image built here, cluster ``picket``,
+``manifests/`` applied). A healthy cluster that was already up is reused and left running,
+otherwise the session tears everything down at the end (cluster, containers, engine, namespace).
 ``pods`` (module): probe pods on every node in namespaces x and y; policies a test applies are
 removed by ``policies`` after it.
 """
@@ -15,11 +16,15 @@ from collections.abc import Iterator
 import pytest
 
 from picket_lab.kind import cluster, engine
-from picket_lab.kind.layout import layout
+from picket_lab.kind.layout import Layout, layout
 from tests.kind.harness import REPO, Kind
 
 PLACEMENT = {"x/a": "picket-worker", "x/b": "picket-worker2", "x/c": "picket-control-plane",
              "y/a": "picket-worker", "y/b": "picket-worker2"}
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -29,16 +34,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def kind() -> Iterator[Kind]:
+def kind_engine() -> Iterator[Layout]:
+    """The engine (and the packages and binaries it needs); stopped at the end unless it was running before."""
     if os.geteuid() != 0:
         pytest.skip("the kind tier needs root (network namespaces, a Docker engine of its own)")
     lay = layout()
     was_up = engine.healthy(lay) and cluster.cluster_exists(lay)
-    timings = cluster.up(REPO, lay, lambda m: print(m, flush=True))
-    print(f"kind tier up: {timings.text()}", flush=True)
-    yield Kind(lay)
+    engine.ensure_packages(say)
+    engine.start(lay, say)
+    cluster.link_clients(lay)
+    yield lay
     if not was_up:
-        cluster.down(lay, lambda m: print(m, flush=True))
+        cluster.down(lay, say)
+
+
+@pytest.fixture(scope="session")
+def kind(kind_engine: Layout) -> Kind:
+    timings = cluster.up(REPO, kind_engine, say)
+    say(f"kind tier up: {timings.text()}")
+    return Kind(kind_engine)
 
 
 @pytest.fixture(scope="module")
