@@ -93,6 +93,11 @@ class Kind:
             self.ips[key] = pod["status"]["podIP"]
 
     def probe(self, src: str, dst_ip: str, port: int = 80, protocol: str = "TCP", timeout: int = 1) -> bool:
+        return self.probe_or_none(src, dst_ip, port, protocol, timeout) is True
+
+    def probe_or_none(self, src: str, dst_ip: str, port: int = 80, protocol: str = "TCP",
+                      timeout: int = 1) -> bool | None:
+        """Like ``probe``; None when kubectl itself failed (the probe never ran), e.g. during an API hiccup."""
         namespace, name = src.split("/")
         if protocol == "UDP":
             cmd = ["sh", "-c", f"echo picket | socat -T{timeout} - UDP:{dst_ip}:{port}"]
@@ -101,6 +106,8 @@ class Kind:
         argv = ["ip", "netns", "exec", NETNS, "kubectl", "-n", namespace, "exec", name, "--", *cmd]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=images.client_env(self.lay),
                               check=False)
+        if done.returncode != 0 and "command terminated with exit code" not in done.stderr:
+            return None
         return done.returncode == 0 and (protocol != "UDP" or "picket" in done.stdout)
 
     def matrix(self, pods: Sequence[str], port: int = 80, protocol: str = "TCP") -> Matrix:
