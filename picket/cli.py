@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "compile": ("picket_operator.commands.compile", "compile_main", "print the compiled rule sets of a cluster file"),
     "matrix": ("picket_operator.commands.matrix", "main",
                "who can reach whom (offline from a cluster file, or --live)"),
+    "explain": ("picket_operator.commands.explain", "main",
+                "why SRC can or cannot reach DST on a port (which policy and rule, per direction)"),
     "convert": ("picket_operator.commands.convert", "convert_main",
                 "convert v1beta1 NetworkPolicies to networking.k8s.io/v1"),
     "lab": ("picket_lab.command", "main", "the local cluster: up, down, status, kubectl, exec, ..."),
