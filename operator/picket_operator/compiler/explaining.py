@@ -244,10 +244,10 @@ class Explainer:
                     outcome = rule.action.value
                     if rule.action is not Action.PASS:
                         verb = "allowed" if rule.action is Action.ALLOW else "denied"
-                        decided = {"tier": tier.name, "policy": policy.policy, "rule": indices[i],
+                        rule_ref: dict[str, Any] = {"tier": tier.name, "policy": policy.policy, "rule": indices[i],
                                    "text": texts[i], "action": rule.action.value}
                         decision = (rule.action is Action.ALLOW,
-                                    f"{verb} by {policy.policy}, {where}: {texts[i]}", decided)
+                                    f"{verb} by {policy.policy}, {where}: {texts[i]}", rule_ref)
                         outcome = f"{rule.action.value} by {policy.policy}"
                     else:
                         outcome = f"Pass by {policy.policy}"
