@@ -144,6 +144,9 @@ class Handler(BaseHTTPRequestHandler):
             page = _static("index.html").decode().replace("{{TOKEN}}", self.server.token)
             self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8")
             return
+        if path == "/favicon.ico":
+            self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
+            return
         if path.startswith("/static/"):
             name = path.removeprefix("/static/")
             suffix = name[name.rfind("."):] if "." in name else ""
