@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 LIVE_MATRIX = ("picket_lab.live", "live_main", "")  # `picket matrix --live`: probes on the local cluster
-LAB_UI = ("picket_lab.uiprobe", "main", "")  # `picket ui` with the local cluster's probes, where picket-lab is installed
+LAB_UI = ("picket_lab.uiprobe", "main", "")  # `picket ui` with the local cluster's probes (picket-lab installed)
 
 
 def _usage() -> str:

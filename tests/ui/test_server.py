@@ -77,7 +77,7 @@ def test_a_form_post_is_not_json_and_is_refused(server: UiServer) -> None:
 
 
 def test_dns_rebinding_hosts_are_refused(server: UiServer) -> None:
-    status, body = request(server, "GET", "/api/state", headers={"Host": "attacker.example:80"})
+    status, _ = request(server, "GET", "/api/state", headers={"Host": "attacker.example:80"})
     assert status == 421
 
 
