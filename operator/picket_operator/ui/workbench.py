@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
 
-from picket.evaluating import connection_allowed
+from picket.evaluating import connection_allowed, verdict
 from picket.failsafe import Failsafe
 from picket.model import Compiled, Direction, EndpointRules, PeerSet, Protocol, stable_hash
 from picket_operator.compiler.explaining import Explainer
@@ -42,6 +42,7 @@ from picket_operator.compiler.views import PodView
 from picket_operator.ui import insight
 
 K8S_API = "networking.k8s.io/v1"
+Memo = dict[tuple[int, str, Protocol, int], bool]  # (id of a rule set, peer IP, protocol, port) -> allowed
 MAX_PREVIEW_PORTS = 4
 
 
@@ -102,9 +103,12 @@ class Workbench:
         self.views: dict[str, PodView] = self.explainer.views
         self._plans_by_key: dict[tuple[str, str, str], PolicyPlan] = {
             plan.policy.key: plan for plan in self.explainer.plans.values()}
+        self._fast_sets = fast_peer_sets(self.compiled.peer_sets)
         self._groups = _group(self.compiled, self.views)
         self._group_of = {m: g for g in self._groups for m in g.members}
+        self._group_by_id = {g.id: g for g in self._groups}
         self._incremental: IncrementalCompiler | None = None
+        self._rows: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
 
     # -- policies -------------------------------------------------------------------------------
@@ -135,11 +139,14 @@ class Workbench:
         return sorted(k for k, v in self.views.items() if selects(plan, v))
 
     def policies(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        if self._rows is None:
+            self._rows = self._policy_rows()
+        return [r for r in self._rows if not namespace or r["namespace"] == namespace]
+
+    def _policy_rows(self) -> list[dict[str, Any]]:
         rows = []
         for obj in self.policy_objects():
             _, ns, name = object_id(obj)
-            if namespace and ns != namespace:
-                continue
             spec = obj.get("spec") or {}
             selected = self._selected_by_key(frontends.policy_key(obj))
             problems = [f"{p.field}: {p.message}" for p in self.compiled.problems
@@ -186,9 +193,7 @@ class Workbench:
     def _representative(self, item: str, index: int) -> str:
         if item in self.compiled.endpoints:
             return item
-        group = next((g for g in self._groups if g.id == item), None)
-        if group is None:
-            raise KeyError(item)
+        group = self._group_by_id[item]
         return group.members[min(index, len(group.members) - 1)]
 
     def matrix(self, protocol: Protocol, port: int, expanded: Iterable[str] = ()) -> dict[str, Any]:
@@ -199,17 +204,30 @@ class Workbench:
             row = allowed[s] = {}
             for d in ids:
                 src, dst = self.pair(s, d)
-                row[d] = self._allowed(src, dst, protocol, port, self.compiled.endpoints, self.compiled.peer_sets)
+                row[d] = self._allowed(src, dst, protocol, port, self.compiled.endpoints, self._fast_sets)
         return {"protocol": protocol.value, "port": port, "items": items, "allowed": allowed}
 
     @staticmethod
     def _allowed(src: str, dst: str, protocol: Protocol, port: int, endpoints: Mapping[str, EndpointRules],
-                 peer_sets: Mapping[str, PeerSet]) -> bool:
+                 peer_sets: Mapping[str, PeerSet], memo: Memo | None = None) -> bool:
+        """Sender's egress AND receiver's ingress (``picket.evaluating.verdict``), memoised per rule set
+        and peer when ``memo`` is given (one memo per set of peer sets: rule sets are immutable)."""
         if src == dst:
             return True
         s, d = endpoints[src], endpoints[dst]
-        ok, _, _ = connection_allowed(s, d, s.endpoint.ips[0], d.endpoint.ips[0], protocol, port, peer_sets)
-        return ok
+        if memo is None:
+            ok, _, _ = connection_allowed(s, d, s.endpoint.ips[0], d.endpoint.ips[0], protocol, port, peer_sets)
+            return ok
+        for rule_set, peer_ip in ((s.egress, d.endpoint.ips[0]), (d.ingress, s.endpoint.ips[0])):
+            if rule_set is None:
+                continue
+            key = (id(rule_set), peer_ip, protocol, port)
+            found = memo.get(key)
+            if found is None:
+                found = memo[key] = verdict(rule_set, peer_ip, protocol, port, peer_sets).allowed
+            if not found:
+                return False
+        return True
 
     def explain(self, src: str, dst: str, protocol: Protocol, port: int) -> dict[str, Any]:
         """Explain a cell: items (groups) are explained on the pods that decide the cell."""
@@ -252,11 +270,11 @@ class Workbench:
             changed = sorted(k for k in delta.endpoints_changed | delta.endpoints_removed
                              if k in self.compiled.endpoints)
             after_endpoints = {k: inc.endpoint_rules(k) for k in changed}
-            after_sets = dict(self.compiled.peer_sets)
+            after_sets = dict(self._fast_sets)
             for name in delta.peer_sets_changed:
                 peer_set = inc.peer_set(name)
                 if peer_set is not None:
-                    after_sets[name] = peer_set
+                    after_sets[name] = fast_peer_sets({name: peer_set})[name]
             problems = list(delta.problems)
             # Put the cluster's own state back.
             if same is not None:
@@ -313,6 +331,10 @@ class Workbench:
         before_eps = self.compiled.endpoints
         after_eps = {**before_eps, **{k: v for k, v in after_endpoints.items() if v is not None}}
         tables = []
+        # Rule sets are immutable and an edit only adds or drops peer sets (members change with pods, not
+        # policies), so a rule set's verdict for a peer is the same before and after unless it changed.
+        before_memo: Memo = {}
+        after_memo = before_memo
         for direction in (Direction.INGRESS, Direction.EGRESS):
             touched = [k for k in changed
                        if (before_eps[k].rule_set(direction) != (after_eps[k].rule_set(direction)))]
@@ -330,8 +352,8 @@ class Workbench:
                     before[r], after[r] = {}, {}
                     for c in cols:
                         s, d = self.pair(r, c)
-                        b = self._allowed(s, d, proto, port, before_eps, self.compiled.peer_sets)
-                        a = self._allowed(s, d, proto, port, after_eps, after_sets)
+                        b = self._allowed(s, d, proto, port, before_eps, self._fast_sets, before_memo)
+                        a = self._allowed(s, d, proto, port, after_eps, after_sets, after_memo)
                         before[r][c], after[r][c] = b, a
                         changes += b != a
                 tables.append({"direction": direction.value, "protocol": proto.value, "port": port,
@@ -343,8 +365,14 @@ class Workbench:
     def _title(self, item: str) -> dict[str, str]:
         if item in self.compiled.endpoints:
             return {"id": item, "title": item}
-        group = next(g for g in self._groups if g.id == item)
-        return {"id": item, "title": group.title}
+        return {"id": item, "title": self._group_by_id[item].title}
+
+
+def fast_peer_sets(peer_sets: Mapping[str, PeerSet]) -> dict[str, PeerSet]:
+    """The same peer sets with hashed members: ``picket.evaluating`` tests membership with ``in``,
+    which is linear on the model's tuples; the UI evaluates tens of thousands of cells."""
+    return {name: replace(ps, members=frozenset(ps.members))  # type: ignore[arg-type]
+            for name, ps in peer_sets.items()}
 
 
 def _dedupe(items: Iterable[str]) -> list[str]:
