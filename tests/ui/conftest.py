@@ -26,8 +26,8 @@ def seed_objects(example: str, with_policy: bool) -> list[dict[str, Any]]:
 def offline_server() -> Iterator[Any]:
     servers: list[UiServer] = []
 
-    def start(example: str, with_policy: bool = False) -> UiServer:
-        server = serve(FileStore(seed_objects(example, with_policy), f"examples/{example}"))
+    def start(example: str, with_policy: bool = False, extra: list[dict[str, Any]] | None = None) -> UiServer:
+        server = serve(FileStore([*seed_objects(example, with_policy), *(extra or [])], f"examples/{example}"))
         servers.append(server)
         return server
 
