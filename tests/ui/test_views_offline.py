@@ -118,3 +118,36 @@ def test_the_context_menu_works_from_the_keyboard(chromium: Any, offline_server:
              what="the duplicate in the editor")
     page.click("Save")
     page.row("microsvc-users-api-allow-copy")
+
+
+def test_probe_shows_predicted_vs_probed_and_marks_differences(chromium: Any) -> None:
+    """A prober that finds project-b/client -> project-a/users-api blocked (the policy allows it)."""
+    from picket.model import Protocol
+    from picket_operator.ui.store import FileStore
+
+    asked: list[tuple[str, str]] = []
+
+    def prober(pairs: Any, protocol: Protocol, port: int) -> list[bool]:
+        asked.extend(pairs)
+        clients = {"project-a/client", "project-b/client"}
+        return [(d != "project-a/users-api" or s in clients) and (s, d) != ("project-b/client", "project-a/users-api")
+                for s, d in pairs]
+
+    server = serve(FileStore(seed_objects("seed004-microsvc-users-api-allow", True), "probe"), prober=prober)
+    try:
+        page = Page(chromium, server.url)
+        page.open("#/matrix")
+        page.type("Port", "8080")
+        page.click("Probe")
+        summary = page.wait_text("#probe-summary", "cell(s) differ")
+        assert "1 cell(s) differ" in summary
+        cell = page.d.find_element(By.CSS_SELECTOR, "td[data-src='project-b/client'][data-dst='project-a/users-api']")
+        assert "differ" in cell.get_attribute("class") and cell.text == "✓/✗!"
+        # mysql declares only 3306: nothing is probed on 8080 towards it
+        assert not [p for p in asked if p[1] == "project-a/mysql"]
+        assert page.d.find_element(
+            By.CSS_SELECTOR, "td[data-src='project-a/client'][data-dst='project-a/mysql']").text == "✓/\u2013"
+        page.screenshot("ui-probe")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -208,13 +208,15 @@ class Handler(BaseHTTPRequestHandler):
         ids = [i["id"] for i in predicted["items"]]
         pairs = [(s, d) for s in ids for d in ids]
         endpoints = [bench.pair(s, d) for s, d in pairs]
-        results = self.server.prober([e for e in endpoints if e[0] != e[1]], protocol, port)
-        it = iter(results)
-        probed: dict[str, dict[str, bool]] = {s: {} for s in ids}
+        # Only destinations that declare the port have a listener to answer; the others are not probed.
+        wanted = sorted({(a, b) for a, b in endpoints if a != b and (protocol, port) in bench.declared.get(b, ())})
+        results = dict(zip(wanted, self.server.prober(wanted, protocol, port), strict=True))
+        probed: dict[str, dict[str, bool | None]] = {s: {} for s in ids}
         for (s, d), (a, b) in zip(pairs, endpoints, strict=True):
-            probed[s][d] = True if a == b else next(it)
-        differ = [[s, d] for s in ids for d in ids if probed[s][d] != predicted["allowed"][s][d]]
-        return {**predicted, "probed": probed, "differ": differ}
+            probed[s][d] = True if a == b else results.get((a, b))
+        differ = [[s, d] for s in ids for d in ids
+                  if probed[s][d] is not None and probed[s][d] != predicted["allowed"][s][d]]
+        return {**predicted, "probed": probed, "differ": differ, "probes": len(wanted)}
 
 
 def _port(query: Mapping[str, str]) -> tuple[Protocol, int]:

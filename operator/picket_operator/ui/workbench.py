@@ -107,6 +107,7 @@ class Workbench:
         self._groups = _group(self.compiled, self.views)
         self._group_of = {m: g for g in self._groups for m in g.members}
         self._group_by_id = {g.id: g for g in self._groups}
+        self.declared = declared_ports(self.objects)
         self._incremental: IncrementalCompiler | None = None
         self._rows: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
@@ -366,6 +367,23 @@ class Workbench:
         if item in self.compiled.endpoints:
             return {"id": item, "title": item}
         return {"id": item, "title": self._group_by_id[item].title}
+
+
+def declared_ports(objects: Iterable[Mapping[str, Any]]) -> dict[str, set[tuple[Protocol, int]]]:
+    """Each pod's declared container ports: where a probe can expect a listener."""
+    out: dict[str, set[tuple[Protocol, int]]] = {}
+    for obj in objects:
+        if obj.get("kind") != "Pod":
+            continue
+        meta = obj.get("metadata") or {}
+        ports = out.setdefault(f"{meta.get('namespace') or 'default'}/{meta.get('name')}", set())
+        for container in (obj.get("spec") or {}).get("containers") or []:
+            for p in container.get("ports") or []:
+                try:
+                    ports.add((Protocol(str(p.get("protocol") or "TCP")), int(p["containerPort"])))
+                except (KeyError, TypeError, ValueError):
+                    continue
+    return out
 
 
 def fast_peer_sets(peer_sets: Mapping[str, PeerSet]) -> dict[str, PeerSet]:

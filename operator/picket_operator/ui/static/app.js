@@ -584,7 +584,8 @@ async function renderMatrix(probe = false) {
     return;
   }
   fill(holder, matrixTable(data), probe ? h("p", { id: "probe-summary" },
-    `${data.differ.length} cell(s) differ between predicted and probed (marked !).`) : null);
+    `predicted/probed: ${data.probes} pairs probed with netcat; ${data.differ.length} cell(s) differ (marked !); `
+    + "– : the destination declares no listener on this port.") : null);
 }
 
 function toggleGroup(group) {
@@ -605,14 +606,16 @@ function matrixTable(data) {
   const differ = new Set((data.differ || []).map(([s, d]) => `${s}\u0000${d}`));
   const body = data.items.map((s) => h("tr", {}, itemHeader(s, "row"), data.items.map((d) => {
     const predicted = data.allowed[s.id][d.id];
-    const probed = data.probed ? data.probed[s.id][d.id] : null;
+    const probing = !!data.probed;
+    const probed = probing ? data.probed[s.id][d.id] : null;
     const diff = differ.has(`${s.id}\u0000${d.id}`);
-    const shown = probed === null ? predicted : probed;
     const label = `from ${s.title} to ${d.title}: ${predicted ? "allowed" : "blocked"}`
-      + (probed === null ? "" : `; probed ${probed ? "allowed" : "blocked"}`);
+      + (!probing ? "" : probed === null ? `; not probed (${d.title} declares no ${data.protocol}/${data.port})`
+        : `; probed ${probed ? "allowed" : "blocked"}`);
+    const text = !probing ? cellText(predicted) : `${cellText(predicted)}/${probed === null ? "–" : cellText(probed)}`;
     return h("td", { class: diff ? "differ" : "", "data-src": s.id, "data-dst": d.id },
-      h("button", { type: "button", class: `cell ${shown ? "allowed" : "blocked"}`, "aria-label": label, title: label,
-        onclick: () => explainCell(s, d, data) }, cellText(shown) + (diff ? "!" : "")));
+      h("button", { type: "button", class: `cell ${predicted ? "allowed" : "blocked"}`, "aria-label": label, title: label,
+        onclick: () => explainCell(s, d, data) }, text + (diff ? "!" : "")));
   })));
   return h("table", { class: "grid", id: "matrix" }, h("caption", { class: "sr-only" }, `Who can reach whom on ${data.protocol}/${data.port}`),
     h("thead", {}, head1, head2), h("tbody", {}, body));
