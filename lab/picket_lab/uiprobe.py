@@ -18,6 +18,7 @@ from pathlib import Path
 from picket.model import Protocol
 from picket_lab import clusterfiles
 from picket_lab.api import Lab
+from picket_lab.drops import Counts, drop_counts
 from picket_lab.probing import Target, probe
 from picket_lab.shell import LabError
 from picket_operator.commands.explain import default_kubeconfig
@@ -46,6 +47,27 @@ class LabProber:
             return []
         with ThreadPoolExecutor(max(1, min(self.parallel, len(pairs)))) as pool:
             return list(pool.map(one, pairs))
+
+
+    def drop_snapshot(self) -> Counts:
+        """The agents' drop counters now (empty when no agent answers: picket not deployed)."""
+        try:
+            return drop_counts(self.lab)
+        except Exception:  # an agent not running or not answering: no drops to show, probes still work
+            return {}
+
+    @staticmethod
+    def drop_lines(before: Counts, after: Counts) -> list[str]:
+        """Drops counted while probing, as "endpoint direction: policy +N packets (node)"."""
+        out = []
+        for (node, name, labels), value in sorted(after.items()):
+            grown = value - before.get((node, name, labels), 0.0)
+            if grown <= 0 or "packets" not in name:
+                continue
+            fields = dict(part.split("=", 1) for part in labels.split(",") if "=" in part)
+            out.append(f"{fields.get('endpoint', '?')} {fields.get('direction', '?')}: "
+                       f"{fields.get('policy', '?')} +{grown:.0f} packets ({node})")
+        return out
 
 
 def lab_prober(argv: Sequence[str], env_kubeconfig: str | None) -> LabProber | None:

@@ -6,7 +6,8 @@ the lab's kubeconfig (server-side apply) and probes with ``picket_lab.uiprobe.La
 each procedure is saved in the browser, the whole live netcat matrix of the seed's pods (each
 destination on its own port) must equal what the seed says (the end-to-end tests' hand-written
 expectations) and the offline prediction; after procedure 1, the UI's own Probe must find no
-difference with its prediction. Run under the lab lock:
+difference with its prediction and show the drops the agents counted meanwhile; after procedure 2,
+``picket explain --live`` must say why project-b/client cannot reach mysql. Run under the lab lock:
 
     flock /run/picket-lab.lock python3 -m pytest tests/ui/test_ui_lab.py
 """
@@ -24,6 +25,7 @@ from picket.apiclient import ApiError, KubeClient
 from picket_lab.api import Lab
 from picket_lab.uiprobe import LabProber
 from picket_operator.commands.explain import live_objects
+from picket_operator.commands.explain import main as explain_main
 from picket_operator.ui.server import UiServer, serve
 from picket_operator.ui.store import ApiStore, policy_path
 from tests.e2e.conftest import deployed, e2e, kube, model  # noqa: F401 (fixtures)
@@ -53,7 +55,7 @@ def ui(lab: Lab, e2e: E2E) -> Iterator[UiServer]:  # noqa: F811
 
 
 def test_seed004_procedures_in_the_browser_then_netcat(lab: Lab, e2e: E2E, ui: UiServer,  # noqa: F811
-                                                       chromium: Any) -> None:
+                                                       chromium: Any, capsys: pytest.CaptureFixture[str]) -> None:
     pods, _ = e2e.create_cluster(EXAMPLES / "seed004-microsvc-users-api-allow" / "cluster.yaml")
     page = Page(chromium, ui.url)
     page.open()
@@ -67,6 +69,8 @@ def test_seed004_procedures_in_the_browser_then_netcat(lab: Lab, e2e: E2E, ui: U
     assert " 0 cell(s) differ" in summary, summary
     cell = page.d.find_element(By.CSS_SELECTOR, "td[data-src='project-a/restricted'][data-dst='project-a/users-api']")
     assert cell.text == "✗/✗"
+    drops = page.wait_text("#drops", "project-a/users-api ingress: NetworkPolicy project-a/microsvc-users-api-allow")
+    assert "packets" in drops
     page.screenshot("ui-probe-lab")
 
     page.open()
@@ -84,6 +88,13 @@ def test_seed004_procedures_in_the_browser_then_netcat(lab: Lab, e2e: E2E, ui: U
 
     procedures.procedure_2_database_access_api_only(page, counts=False)
     e2e.expect(expected(pods, HAND["seed004-database-access-api-only"]), port=None, namespaces=NAMESPACES)
+
+    code = explain_main(["project-b/client", "project-a/mysql", "--port", "3306", "--live",
+                         "--kubeconfig", str(lab.kubeconfig)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("project-b/client -> project-a/mysql TCP/3306: BLOCKED")
+    assert "NetworkPolicy project-a/database-access-api-only ingress rule 0 allows only pods with tier=api" in out
 
     procedures.procedure_4_deny_restricted_egress(page, counts=False)
     both = expected(pods, lambda s, d: HAND["seed004-database-access-api-only"](s, d)

@@ -210,13 +210,19 @@ class Handler(BaseHTTPRequestHandler):
         endpoints = [bench.pair(s, d) for s, d in pairs]
         # Only destinations that declare the port have a listener to answer; the others are not probed.
         wanted = sorted({(a, b) for a, b in endpoints if a != b and (protocol, port) in bench.declared.get(b, ())})
+        # A prober may also read the agents' drop counters around the probes (the local cluster's does).
+        snapshot = getattr(self.server.prober, "drop_snapshot", None)
+        before = snapshot() if callable(snapshot) else None
         results = dict(zip(wanted, self.server.prober(wanted, protocol, port), strict=True))
+        drops: list[str] = []
+        if before is not None and callable(snapshot):
+            drops = list(self.server.prober.drop_lines(before, snapshot()))  # type: ignore[attr-defined]
         probed: dict[str, dict[str, bool | None]] = {s: {} for s in ids}
         for (s, d), (a, b) in zip(pairs, endpoints, strict=True):
             probed[s][d] = True if a == b else results.get((a, b))
         differ = [[s, d] for s in ids for d in ids
                   if probed[s][d] is not None and probed[s][d] != predicted["allowed"][s][d]]
-        return {**predicted, "probed": probed, "differ": differ, "probes": len(wanted)}
+        return {**predicted, "probed": probed, "differ": differ, "probes": len(wanted), "drops": drops}
 
 
 def _port(query: Mapping[str, str]) -> tuple[Protocol, int]:

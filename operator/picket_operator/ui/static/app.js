@@ -585,7 +585,10 @@ async function renderMatrix(probe = false) {
   }
   fill(holder, matrixTable(data), probe ? h("p", { id: "probe-summary" },
     `predicted/probed: ${data.probes} pairs probed with netcat; ${data.differ.length} cell(s) differ (marked !); `
-    + "– : the destination declares no listener on this port.") : null);
+    + "– : the destination declares no listener on this port.") : null,
+  probe && data.drops && data.drops.length ? h("section", { id: "drops", "aria-labelledby": "drops-title" },
+    h("h2", { id: "drops-title" }, "Drops the agents counted while probing"),
+    h("ul", {}, data.drops.map((d) => h("li", {}, d)))) : null);
 }
 
 function toggleGroup(group) {
