@@ -141,3 +141,40 @@ def test_an_api_error_on_save_is_returned_with_the_servers_message() -> None:
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+class ApplyingKube:
+    """An API server that defaults what it stores, and may keep a label another field manager owns."""
+
+    def __init__(self, keep: dict[str, str] | None = None) -> None:
+        self.keep = keep or {}
+        self.calls: list[str] = []
+
+    def get(self, path: str) -> dict[str, Any]:
+        return {"items": []}
+
+    def apply(self, path: str, body: dict[str, Any], field_manager: str) -> dict[str, Any]:
+        self.calls.append(f"apply {field_manager}")
+        from picket_operator.ui.store import defaulted
+
+        spec = defaulted(body["spec"])
+        spec["podSelector"].setdefault("matchLabels", {}).update(self.keep)
+        return {**body, "metadata": {**body["metadata"], "resourceVersion": "7"}, "spec": spec}
+
+    def replace(self, path: str, body: dict[str, Any], **query: Any) -> dict[str, Any]:
+        self.calls.append(f"replace rv={body['metadata']['resourceVersion']}")
+        return body
+
+
+def test_save_is_a_server_side_apply_and_defaulting_is_not_a_difference() -> None:
+    kube = ApplyingKube()
+    store = ApiStore(kube, lambda _: [], "test")
+    store.save(policy("p", ingress=[{"ports": [{"port": 80}]}]), None)
+    assert kube.calls == ["apply picket-ui"]
+
+
+def test_fields_another_manager_keeps_are_replaced_by_what_the_user_wrote() -> None:
+    kube = ApplyingKube(keep={"stale": "label"})
+    store = ApiStore(kube, lambda _: [], "test")
+    store.save(policy("p"), None)
+    assert kube.calls == ["apply picket-ui", "replace rv=7"]

@@ -17,6 +17,7 @@ Both build a ``workbench.Workbench`` per state. Thread-safe (the server is threa
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +26,7 @@ from typing import Any
 
 from picket.failsafe import Failsafe
 from picket_operator.commands.clusterfile import load_cluster_file
+from picket_operator.ui.insight import effective_types
 from picket_operator.ui.workbench import Workbench, clean_policy, object_id
 
 FIELD_MANAGER = "picket-ui"
@@ -113,7 +115,7 @@ class ApiStore:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         try:
             result = self._kube.apply(policy_path(namespace, name), obj, FIELD_MANAGER)
-            if (result.get("spec") or {}) != obj["spec"] or _kept_labels(result, obj):
+            if defaulted(result.get("spec") or {}) != defaulted(obj["spec"]) or _kept_labels(result, obj):
                 body = {**obj, "metadata": {**obj["metadata"],
                                             "resourceVersion": (result.get("metadata") or {}).get("resourceVersion")}}
                 result = self._kube.replace(policy_path(namespace, name), body, fieldManager=FIELD_MANAGER)
@@ -132,6 +134,19 @@ class ApiStore:
         except ApiError as exc:
             raise SaveError(exc.status or 502, exc.message or str(exc)) from exc
         self.workbench(force=True)
+
+
+def defaulted(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A NetworkPolicy spec as the API server stores it: policyTypes and port protocols defaulted,
+    empty selectors and lists as the server leaves them."""
+    out: dict[str, Any] = json.loads(json.dumps(dict(spec)))
+    out["policyTypes"] = effective_types(out)
+    for field in ("ingress", "egress"):
+        for rule in out.get(field) or []:
+            for port in (rule or {}).get("ports") or []:
+                if isinstance(port, dict):
+                    port.setdefault("protocol", "TCP")
+    return out
 
 
 def _kept_labels(result: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
