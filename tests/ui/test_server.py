@@ -158,7 +158,8 @@ class ApplyingKube:
         from picket_operator.ui.store import defaulted
 
         spec = defaulted(body["spec"])
-        spec["podSelector"].setdefault("matchLabels", {}).update(self.keep)
+        if self.keep:
+            spec["podSelector"].setdefault("matchLabels", {}).update(self.keep)
         return {**body, "metadata": {**body["metadata"], "resourceVersion": "7"}, "spec": spec}
 
     def replace(self, path: str, body: dict[str, Any], **query: Any) -> dict[str, Any]:
