@@ -179,3 +179,30 @@ def test_fields_another_manager_keeps_are_replaced_by_what_the_user_wrote() -> N
     store = ApiStore(kube, lambda _: [], "test")
     store.save(policy("p"), None)
     assert kube.calls == ["apply picket-ui", "replace rv=7"]
+
+
+def test_picket_ui_command_serves_a_cluster_file_on_loopback() -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(root / p) for p in (".", "operator", "agent", "lab"))}
+    cluster = root / "examples" / "seed004-deny-restricted-egress" / "cluster.yaml"
+    proc = subprocess.Popen([sys.executable, "-m", "picket.cli", "ui", "--cluster", str(cluster), "--port", "0"],
+                            stdout=subprocess.PIPE, text=True, env=env, cwd=root)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.search(r"at http://127\.0\.0\.1:(\d+)/", line)
+        assert match, line
+        conn = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=10)
+        conn.request("GET", "/api/state", headers={"Host": f"127.0.0.1:{match.group(1)}"})
+        state = json.loads(conn.getresponse().read())
+        assert state["mode"] == "offline" and [r["name"] for r in state["policies"]] == ["deny-restricted-egress"]
+        assert state["probe"] is False
+    finally:
+        proc.terminate()
+        proc.wait(10)
