@@ -264,15 +264,17 @@ class Workbench:
         with self._lock:
             inc = self._inc()
             removed = None
-            if old is not None and frontends.policy_key(old) != key:
+            deltas = []
+            if old is not None and frontends.policy_key(old) != key:  # renamed or moved: the old one goes
                 removed = old
-                inc.delete_policy(*frontends.policy_key(old))
+                deltas.append(inc.delete_policy(*frontends.policy_key(old)))
             delta = inc.upsert_policy(edited)
-            changed = sorted(k for k in delta.endpoints_changed | delta.endpoints_removed
-                             if k in self.compiled.endpoints)
+            deltas.append(delta)
+            changed = sorted({k for d in deltas for k in d.endpoints_changed | d.endpoints_removed
+                              if k in self.compiled.endpoints})
             after_endpoints = {k: inc.endpoint_rules(k) for k in changed}
             after_sets = dict(self._fast_sets)
-            for name in delta.peer_sets_changed:
+            for name in {n for d in deltas for n in d.peer_sets_changed}:
                 peer_set = inc.peer_set(name)
                 if peer_set is not None:
                     after_sets[name] = fast_peer_sets({name: peer_set})[name]
