@@ -32,6 +32,11 @@ from picket_operator.ui.workbench import Workbench, clean_policy, object_id
 FIELD_MANAGER = "picket-ui"
 
 
+def _built(bench: Workbench) -> Workbench:
+    threading.Thread(target=bench.warm, name="picket-ui-warm", daemon=True).start()
+    return bench
+
+
 class SaveError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -47,7 +52,7 @@ class FileStore:
         self._objects = objects
         self._failsafe = failsafe
         self._lock = threading.Lock()
-        self._bench = Workbench(objects, failsafe)
+        self._bench = _built(Workbench(objects, failsafe))
 
     @classmethod
     def from_file(cls, path: str | Path, failsafe: Failsafe | None = None) -> FileStore:
@@ -64,7 +69,7 @@ class FileStore:
                 drop.add(("NetworkPolicy.networking.k8s.io", *original))
             kept = [o for o in self._objects if object_id(o) not in drop]
             self._objects = [*kept, obj]
-            self._bench = Workbench(self._objects, self._failsafe)
+            self._bench = _built(Workbench(self._objects, self._failsafe))
         return obj
 
     def delete(self, namespace: str, name: str) -> None:
@@ -73,7 +78,7 @@ class FileStore:
             if not any(object_id(o) == target for o in self._objects):
                 raise SaveError(404, f"networkpolicies.networking.k8s.io {name!r} not found in {namespace}")
             self._objects = [o for o in self._objects if object_id(o) != target]
-            self._bench = Workbench(self._objects, self._failsafe)
+            self._bench = _built(Workbench(self._objects, self._failsafe))
 
 
 def policy_path(namespace: str, name: str | None = None) -> str:
@@ -104,7 +109,7 @@ class ApiStore:
                 fingerprint = tuple(sorted((*object_id(o), str((o.get("metadata") or {}).get("resourceVersion")))
                                            for o in objects))
                 if self._bench is None or fingerprint != self._fingerprint:
-                    self._bench = Workbench(objects, self._failsafe)
+                    self._bench = _built(Workbench(objects, self._failsafe))
                     self._fingerprint = fingerprint
             return self._bench
 

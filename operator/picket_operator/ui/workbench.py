@@ -240,6 +240,11 @@ class Workbench:
 
     # -- editing --------------------------------------------------------------------------------
 
+    def warm(self) -> None:
+        """Load the incremental compiler now (in a background thread), so the first preview is fast."""
+        with self._lock:
+            self._inc()
+
     def _inc(self) -> IncrementalCompiler:
         if self._incremental is None:
             inc = IncrementalCompiler(self.failsafe)
