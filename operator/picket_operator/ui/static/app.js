@@ -636,5 +636,14 @@ async function explainCell(s, d, data) {
   }
 }
 
+// Live mode: the table's selected pods follow the cluster (pods come and go) while the page is open.
+setInterval(async () => {
+  const onTable = !location.hash || location.hash.startsWith("#/policies");
+  const busy = document.querySelector("[role=menu]:not([hidden])") || document.getElementById("dialog").open
+    || (document.activeElement && document.activeElement.closest("#policies details"));
+  if (!app.state || app.state.mode !== "live" || !onTable || busy) return;
+  try { await loadState(); renderPolicies(); } catch (e) { /* the next tick tries again */ }
+}, 5000);
+
 window.addEventListener("hashchange", route);
 route();
