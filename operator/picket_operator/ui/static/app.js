@@ -640,7 +640,7 @@ async function explainCell(s, d, data) {
 setInterval(async () => {
   const onTable = !location.hash || location.hash.startsWith("#/policies");
   const busy = document.querySelector("[role=menu]:not([hidden])") || document.getElementById("dialog").open
-    || (document.activeElement && document.activeElement.closest("#policies details"));
+    || (document.activeElement && document.activeElement.closest("#policies, .toolbar"));
   if (!app.state || app.state.mode !== "live" || !onTable || busy) return;
   try { await loadState(); renderPolicies(); } catch (e) { /* the next tick tries again */ }
 }, 5000);
