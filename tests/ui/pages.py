@@ -72,6 +72,14 @@ class Page:
         return self.field(label, within)
 
     def text(self, css: str) -> str:
+        """The element's text; the preview re-renders while we read, so a stale element is read again."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        for _ in range(20):
+            try:
+                return str(self.d.find_element(By.CSS_SELECTOR, css).text)
+            except StaleElementReferenceException:
+                continue
         return str(self.d.find_element(By.CSS_SELECTOR, css).text)
 
     def wait_text(self, css: str, needle: str, timeout: float = 10.0) -> str:

@@ -61,7 +61,7 @@ def procedure_1_microsvc_users_api_allow(page: Page, counts: bool) -> None:
     page.wait_text("#preview-impact", "Into the changed pods, TCP/8080")
     if counts:  # mysql, restricted and project-b/other lose 8080 to users-api
         page.wait_text("#preview-impact", "TCP/8080: 3 cells change")
-    assert "Pod Selector AND Namespace Selector" in page.text("#preview-warnings")
+    page.wait_text("#preview-warnings", "Pod Selector AND Namespace Selector")
     assert "service.corp/users-api-role: client" in page.field("YAML").get_attribute("value")
     page.screenshot("ui-editor")
     page.click("Save")  # "Scroll up and select Save"
