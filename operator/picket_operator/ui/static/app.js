@@ -642,7 +642,11 @@ setInterval(async () => {
   const busy = document.querySelector("[role=menu]:not([hidden])") || document.getElementById("dialog").open
     || (document.activeElement && document.activeElement.closest("#policies, .toolbar"));
   if (!app.state || app.state.mode !== "live" || !onTable || busy) return;
-  try { await loadState(); renderPolicies(); } catch (e) { /* the next tick tries again */ }
+  try {
+    const before = JSON.stringify(app.state.policies);
+    await loadState();
+    if (JSON.stringify(app.state.policies) !== before) renderPolicies();  // only when something changed
+  } catch (e) { /* the next tick tries again */ }
 }, 5000);
 
 window.addEventListener("hashchange", route);
