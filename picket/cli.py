@@ -10,6 +10,7 @@ distribution, installed from a checkout by ``scripts/setup.sh`` and absent from 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 
@@ -17,6 +18,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "compile": ("picket_operator.commands.compile", "compile_main", "print the compiled rule sets of a cluster file"),
     "matrix": ("picket_operator.commands.matrix", "main",
                "who can reach whom (offline from a cluster file, or --live)"),
+    "explain": ("picket_operator.commands.explain", "main",
+                "why SRC can or cannot reach DST on a port (which policy and rule, per direction)"),
+    "ui": ("picket_operator.ui.command", "main",
+           "the network-policy workbench in your browser (--cluster FILE offline, or your kubeconfig)"),
     "convert": ("picket_operator.commands.convert", "convert_main",
                 "convert v1beta1 NetworkPolicies to networking.k8s.io/v1"),
     "lab": ("picket_lab.command", "main", "the local cluster: up, down, status, kubectl, exec, ..."),
@@ -27,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 LIVE_MATRIX = ("picket_lab.live", "live_main", "")  # `picket matrix --live`: probes on the local cluster
+LAB_UI = ("picket_lab.uiprobe", "main", "")  # `picket ui` with the local cluster's probes (picket-lab installed)
 
 
 def _usage() -> str:
@@ -44,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"picket: unknown command {args[0]!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module_name, func_name, _ = LIVE_MATRIX if args[0] == "matrix" and "--live" in args else COMMANDS[args[0]]
+    if args[0] == "ui" and importlib.util.find_spec("picket_lab") is not None:
+        module_name, func_name, _ = LAB_UI
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(iproute2 iptables ipset conntrack netcat-openbsd iperf3 curl socat kmod procps util-linux gcc)
+packages=(iproute2 iptables ipset conntrack netcat-openbsd iperf3 curl socat kmod procps util-linux gcc
+          chromium chromium-driver nodejs)  # the last three: picket ui's browser tests and front-end unit tests
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -1,0 +1,442 @@
+"""Why a connection is allowed or blocked: the compiled rule sets walked rule by rule, in words.
+
+``Explainer(objects, failsafe)`` compiles a cluster once (``compiling.compile_cluster``) and keeps
+the translated policies (``ir.Policy``) beside the compiled model, so that every compiled rule can
+be traced back to the rule the user wrote (its index in ``spec.ingress`` / ``spec.egress``) and
+rendered with the selectors as written. ``explain(src, dst, protocol, port)`` then decides each
+direction exactly as ``picket.evaluating.verdict`` does (same tiers, same order, same
+``rule_matches``), recording for every rule whether it matched and, if not, why not:
+
+* not isolated: "not isolated: no policy selects x/b for Ingress";
+* decided by a rule: "allowed by NetworkPolicy x/p, ingress rule 0: TCP 80 from pods with app=web
+  in namespace x";
+* decided by a tier's end: "isolated by NetworkPolicy x/p, NetworkPolicy x/q; no rule matches:
+  NetworkPolicy x/p ingress rule 0 allows only pods with tier=api in namespace x (x/a has
+  tier=web)".
+
+A property test checks that the explanation's verdict always equals the evaluator's. Pure: no I/O.
+Used by ``picket explain`` (``commands/explain.py``) and the UI.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from picket.evaluating import in_peer_set, rule_matches
+from picket.failsafe import Failsafe
+from picket.model import Action, Compiled, Direction, EndpointRules, PeerSet, PortRange, Protocol, Rule, RuleSet
+from picket_operator.compiler import ir
+from picket_operator.compiler.compiling import compile_cluster, parse_objects
+from picket_operator.compiler.planning import PolicyPlan, _model_rule
+from picket_operator.compiler.selectors import LabelSelector, PeerSelector
+from picket_operator.compiler.views import PodView, default_namespace
+
+
+class ExplainError(ValueError):
+    """An endpoint that cannot be found (neither ``namespace/pod``, ``host/NAME`` nor an IP)."""
+
+
+@dataclass(frozen=True)
+class RuleTrace:
+    index: int | None  # the rule's index in the policy as written (None: a rule picket adds)
+    text: str  # the rule in words
+    matched: bool
+    why_not: str = ""  # when not matched: what the rule allows that the connection is not
+    action: str = "Allow"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "rule": self.text, "action": self.action,
+                               "matched": self.matched}
+        if self.why_not:
+            out["whyNot"] = self.why_not
+        return out
+
+
+@dataclass(frozen=True)
+class PolicyTrace:
+    policy: str
+    rules: tuple[RuleTrace, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy, "rules": [r.to_dict() for r in self.rules]}
+
+
+@dataclass(frozen=True)
+class TierTrace:
+    name: str
+    default: str
+    policies: tuple[PolicyTrace, ...]
+    outcome: str  # "Allow by ...", "Deny (tier default)", "Pass", "not reached"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tier": self.name, "default": self.default, "outcome": self.outcome,
+                "policies": [p.to_dict() for p in self.policies]}
+
+
+@dataclass(frozen=True)
+class DirectionExplanation:
+    direction: Direction
+    endpoint: str  # the endpoint whose rule set decides (sender for egress, receiver for ingress)
+    allowed: bool
+    isolated: bool
+    summary: str
+    reasons: tuple[str, ...] = ()
+    decided_by: Mapping[str, Any] | None = None  # {"tier", "policy", "rule", "text", "action"}
+    tiers: tuple[TierTrace, ...] = ()
+    logged: tuple[str, ...] = ()
+    headline: str = ""  # the summary without the reasons
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"direction": self.direction.value, "endpoint": self.endpoint, "allowed": self.allowed,
+                "isolated": self.isolated, "summary": self.summary, "reasons": list(self.reasons),
+                "decidedBy": dict(self.decided_by) if self.decided_by else None,
+                "tiers": [t.to_dict() for t in self.tiers], "logged": list(self.logged)}
+
+
+@dataclass(frozen=True)
+class Explanation:
+    source: str
+    destination: str
+    protocol: Protocol
+    port: int
+    allowed: bool
+    egress: DirectionExplanation
+    ingress: DirectionExplanation
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"source": self.source, "destination": self.destination, "protocol": self.protocol.value,
+               "port": self.port, "allowed": self.allowed, "egress": self.egress.to_dict(),
+               "ingress": self.ingress.to_dict()}
+        if self.note:
+            out["note"] = self.note
+        return out
+
+    def to_text(self) -> str:
+        verdict = "ALLOWED" if self.allowed else "BLOCKED"
+        lines = [f"{self.source} -> {self.destination} {self.protocol.value}/{self.port}: {verdict}"]
+        if self.note:
+            lines.append(f"  {self.note}")
+        for d in (self.egress, self.ingress):
+            word = "allowed" if d.allowed else "blocked"
+            if len(d.reasons) > 1:
+                lines.append(f"  {d.direction.value.lower()} ({d.endpoint}): {word}: {d.headline}:")
+                lines.extend(f"    - {r}" for r in d.reasons)
+            else:
+                lines.append(f"  {d.direction.value.lower()} ({d.endpoint}): {word}: {d.summary}")
+            if len(d.tiers) > 1 or any(t.name != ir.K8S_TIER.name for t in d.tiers):
+                lines.append("    tiers: " + " -> ".join(f"{t.name} [{t.outcome}]" for t in d.tiers))
+            if d.logged:
+                lines.append("    logged by: " + ", ".join(d.logged))
+        return "\n".join(lines)
+
+
+@dataclass
+class _Party:
+    key: str  # "ns/pod", "host/NAME", or the IP for an address outside the cluster
+    ip: str
+    rules: EndpointRules | None
+    view: PodView | None
+
+
+@dataclass
+class Explainer:
+    """One compiled cluster, ready to explain any connection in it."""
+
+    objects: Iterable[Mapping[str, Any]]
+    failsafe: Failsafe | None = None
+    compiled: Compiled = field(init=False)
+    views: dict[str, PodView] = field(init=False)
+    plans: dict[str, PolicyPlan] = field(init=False)
+
+    def __post_init__(self) -> None:
+        objects = list(self.objects)
+        self.compiled = compile_cluster(objects, self.failsafe)
+        parsed = parse_objects(objects)
+        self.views = {}
+        for facts in parsed.pods.values():
+            if facts.is_endpoint:
+                ns = parsed.namespaces.get(facts.view.namespace) or default_namespace(facts.view.namespace)
+                self.views[facts.view.key] = facts.joined(ns)
+        self.views.update(parsed.hosts)
+        self.plans = {plan.policy.display: plan for plan in parsed.plans.values()}
+
+    # -- endpoints -------------------------------------------------------------------------------
+
+    def _party(self, text: str, role: str) -> _Party:
+        text = text.strip()
+        if text in self.compiled.endpoints:
+            rules = self.compiled.endpoints[text]
+            return _Party(text, rules.endpoint.ips[0], rules, self.views.get(text))
+        try:
+            ip = str(ipaddress.ip_address(text))
+        except ValueError:
+            raise ExplainError(f"{role} {text!r}: no such endpoint (expected namespace/pod, host/NAME or an IP; "
+                               "a pod needs an IP and must not be host-network or finished)") from None
+        for key, rules in sorted(self.compiled.endpoints.items()):
+            if ip in rules.endpoint.ips:
+                return _Party(key, ip, rules, self.views.get(key))
+        return _Party(ip, ip, None, None)
+
+    # -- the walk --------------------------------------------------------------------------------
+
+    def explain(self, source: str, destination: str, protocol: Protocol, port: int) -> Explanation:
+        src, dst = self._party(source, "source"), self._party(destination, "destination")
+        if src.rules is not None and src.key == dst.key:
+            note = "a pod reaching itself never leaves its network namespace: no policy applies"
+            same = DirectionExplanation(Direction.EGRESS, src.key, True, False, note)
+            return Explanation(src.key, dst.key, protocol, port, True, same,
+                               DirectionExplanation(Direction.INGRESS, dst.key, True, False, note), note)
+        egress = self._direction(Direction.EGRESS, src, dst, protocol, port)
+        ingress = self._direction(Direction.INGRESS, dst, src, protocol, port)
+        return Explanation(src.key, dst.key, protocol, port, egress.allowed and ingress.allowed, egress, ingress)
+
+    def _direction(self, direction: Direction, own: _Party, peer: _Party, protocol: Protocol,
+                   port: int) -> DirectionExplanation:
+        word = direction.value
+        if own.rules is None:
+            return DirectionExplanation(direction, own.key, True, False,
+                                        f"{own.key} is not an endpoint of this cluster: picket does not "
+                                        f"enforce its {word.lower()}")
+        rule_set = own.rules.rule_set(direction)
+        if rule_set is None:
+            return DirectionExplanation(direction, own.key, True, False,
+                                        f"not isolated: no policy selects {own.key} for {word}")
+        return self._walk(rule_set, own, peer, protocol, port)
+
+    def _walk(self, rule_set: RuleSet, own: _Party, peer: _Party, protocol: Protocol,
+              port: int) -> DirectionExplanation:
+        direction = rule_set.direction
+        sets = self.compiled.peer_sets
+        tiers: list[TierTrace] = []
+        logged: list[str] = []
+        decision: tuple[bool, str, Mapping[str, Any] | None] | None = None
+        misses: list[str] = []
+        for tier in rule_set.tiers:
+            if decision is not None:
+                tiers.append(TierTrace(tier.name, tier.default.value, (), "not reached"))
+                continue
+            policy_traces: list[PolicyTrace] = []
+            outcome: str | None = None
+            tier_misses: list[str] = []
+            for policy in tier.policies:
+                if outcome is not None:
+                    break
+                indices, texts, peer_texts = self._written(policy.policy, direction, own.view, policy.rules)
+                traces: list[RuleTrace] = []
+                for i, rule in enumerate(policy.rules):
+                    matched = rule_matches(rule, peer.ip, protocol, port, sets)
+                    where = _rule_name(direction, indices[i])
+                    if not matched:
+                        why = self._why_not(rule, peer_texts[i], peer, protocol, port)
+                        traces.append(RuleTrace(indices[i], texts[i], False, why, rule.action.value))
+                        tier_misses.append(f"{policy.policy} {where} allows only {why}"
+                                           if rule.action is Action.ALLOW else
+                                           f"{policy.policy} {where} ({rule.action.value}) applies only to {why}")
+                        continue
+                    traces.append(RuleTrace(indices[i], texts[i], True, "", rule.action.value))
+                    if rule.action is Action.LOG:
+                        logged.append(policy.policy)
+                        continue
+                    outcome = rule.action.value
+                    if rule.action is not Action.PASS:
+                        verb = "allowed" if rule.action is Action.ALLOW else "denied"
+                        rule_ref: dict[str, Any] = {"tier": tier.name, "policy": policy.policy, "rule": indices[i],
+                                   "text": texts[i], "action": rule.action.value}
+                        decision = (rule.action is Action.ALLOW,
+                                    f"{verb} by {policy.policy}, {where}: {texts[i]}", rule_ref)
+                        outcome = f"{rule.action.value} by {policy.policy}"
+                    else:
+                        outcome = f"Pass by {policy.policy}"
+                    break
+                if not policy.rules:
+                    tier_misses.append(f"{policy.policy} has no {direction.value.lower()} rules: it allows nothing")
+                policy_traces.append(PolicyTrace(policy.policy, tuple(traces)))
+            if outcome is None:
+                outcome = f"{tier.default.value} (end of tier)"
+                if tier.default is not Action.PASS:
+                    names = [p.policy for p in tier.policies]
+                    isolated_by = ", ".join(names) if names else f"tier {tier.name}"
+                    if tier.default is Action.ALLOW:
+                        text = f"allowed at the end of tier {tier.name}"
+                    else:
+                        text = f"isolated by {isolated_by}; no rule matches"
+                    decision = (tier.default is Action.ALLOW, text, None)
+                    misses = tier_misses
+                else:
+                    misses.extend(tier_misses)
+            tiers.append(TierTrace(tier.name, tier.default.value, tuple(policy_traces), outcome))
+        if decision is None:
+            decision = (True, "allowed: no tier decided (every tier passed)", None)
+        allowed, summary, decided = decision
+        reasons = tuple(misses) if (not allowed and decided is None) else ()
+        headline = summary
+        if reasons:
+            summary += ": " + "; ".join(reasons)
+        return DirectionExplanation(direction, own.key, allowed, True, summary, reasons, decided, tuple(tiers),
+                                    tuple(logged), headline)
+
+    # -- words -----------------------------------------------------------------------------------
+
+    def _written(self, policy_name: str, direction: Direction, view: PodView | None,
+                 rules: tuple[Rule, ...]) -> tuple[list[int | None], list[str], list[str]]:
+        """Each compiled rule's index in the policy as written, its rendering and its peers in words."""
+        plan = self.plans.get(policy_name)
+        sets = self.compiled.peer_sets
+        nothing: list[int | None] = [None] * len(rules)
+        fallback = (nothing, [describe_model_rule(r, direction, sets) for r in rules],
+                    [" or ".join(_set_words(sets.get(n), n) for n in r.peers) or "any peer" for r in rules])
+        if plan is None or view is None:
+            return fallback
+        indices: list[int | None] = []
+        written: list[ir.Rule] = []
+        for i, rule_plan in enumerate(plan.plans[direction]):
+            if _model_rule(rule_plan, view) is not None:
+                indices.append(i)
+                written.append(rule_plan.rule)
+        if len(indices) != len(rules):  # cannot happen; keep the compiled rules' own words then
+            return fallback
+        namespace = plan.policy.namespace
+        texts = [describe_ir_rule(w, direction, m, namespace) for w, m in zip(written, rules, strict=True)]
+        peers = [" or ".join(peer_words(p, namespace) for p in w.peers) or "any peer" for w in written]
+        return indices, texts, peers
+
+    def _why_not(self, rule: Rule, peer_text: str, peer: _Party, protocol: Protocol, port: int) -> str:
+        sets = self.compiled.peer_sets
+        if rule.protocol is not None and rule.protocol is not protocol:
+            return f"{rule.protocol.value} (this is {protocol.value})"
+        if rule.not_protocol is not None and rule.not_protocol is protocol:
+            return f"protocols other than {protocol.value}"
+        if rule.ports or rule.named_ports:
+            in_ports = any(port in r for r in rule.ports)
+            in_named = bool(rule.named_ports) and _member(sets, rule.named_ports, peer.ip, protocol, port)
+            if not (in_ports or in_named):
+                return f"{_ports_text(rule, sets)} (this is port {port})"
+        if any(port in r for r in rule.not_ports):
+            return f"ports other than {', '.join(r.to_str() for r in rule.not_ports)} (this is port {port})"
+        if rule.peers and not any(_member(sets, n, peer.ip, protocol, port) for n in rule.peers):
+            return f"{peer_text} ({self.describe_party(peer)})"
+        hit = [n for n in rule.not_peers if _member(sets, n, peer.ip, protocol, port)]
+        if hit:
+            others = ", ".join(_set_words(sets.get(n), n) for n in hit)
+            return f"peers other than {others} ({self.describe_party(peer)})"
+        return "something else"
+
+    def describe_party(self, party: _Party) -> str:
+        if party.view is None:
+            return f"{party.key} is an address outside the cluster's endpoints"
+        labels = _labels(party.view.labels)
+        if party.view.namespace:
+            ns_labels = _labels(party.view.namespace_labels)
+            return f"{party.key} has {labels}; namespace {party.view.namespace} has {ns_labels}"
+        return f"{party.key} has {labels}"
+
+
+def _member(sets: Mapping[str, PeerSet], name: str | None, ip: str, protocol: Protocol, port: int) -> bool:
+    peer_set = sets.get(name or "")
+    return peer_set is not None and in_peer_set(peer_set, ip, protocol, port)
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "no labels"
+
+
+def _rule_name(direction: Direction, index: int | None) -> str:
+    if index is None:
+        return "its rule"
+    return f"{direction.value.lower()} rule {index}"
+
+
+def selector_words(selector: LabelSelector, what: str) -> str:
+    if selector.is_empty():
+        return f"all {what}"
+    return f"{what} with {selector.canonical()}"
+
+
+def peer_words(peer: ir.Peer, namespace: str) -> str:
+    """An IR peer in words: "pods with tier=api in namespace project-a"."""
+    parts: list[str] = []
+    sel = peer.selector
+    if isinstance(sel, PeerSelector):
+        pods = selector_words(sel.pod_selector, "pods")
+        if sel.namespace_selector is not None:
+            scope = "all namespaces" if sel.namespace_selector.is_empty() else \
+                f"namespaces with {sel.namespace_selector.canonical()}"
+            parts.append(f"{pods} in {scope}")
+        else:
+            parts.append(f"{pods} in namespace {sel.namespace or namespace}")
+    elif sel is not None:
+        parts.append(f"endpoints matching {sel.canonical()}")
+    if peer.nets:
+        text = "addresses in " + ", ".join(peer.nets)
+        if peer.excepts:
+            text += " except " + ", ".join(peer.excepts)
+        parts.append(text)
+    return " within ".join(parts) if parts else "any peer"
+
+
+def _set_words(peer_set: PeerSet | None, name: str) -> str:
+    if peer_set is None:
+        return f"peer set {name} (empty)"
+    desc = peer_set.description
+    if desc.startswith("sel(k8s:") and " & " not in desc:
+        return _k8s_canonical_words(desc[len("sel(k8s:"):-1])
+    if desc.startswith("nets("):
+        return "addresses in " + desc.replace("nets(", "").replace(") & except(", " except ").rstrip(")")
+    return desc or name
+
+
+def _k8s_canonical_words(text: str) -> str:
+    """``ns=x;nss=[a=b];pods=[c=d]`` (``PeerSelector.canonical``) in words."""
+    fields = dict(part.split("=", 1) for part in text.split(";") if "=" in part)
+    pods = fields.get("pods", "[]")[1:-1]
+    pod_words = f"pods with {pods}" if pods else "all pods"
+    if "nss" in fields:
+        nss = fields["nss"][1:-1]
+        return f"{pod_words} in " + (f"namespaces with {nss}" if nss else "all namespaces")
+    return f"{pod_words} in namespace {fields.get('ns', '?')}"
+
+
+def _ports_text(rule: Rule, sets: Mapping[str, PeerSet]) -> str:
+    proto = rule.protocol.value if rule.protocol else "any protocol"
+    parts = [r.to_str() for r in rule.ports]
+    if rule.named_ports:
+        named = sets.get(rule.named_ports)
+        names = named.description.split(":")[-1] if named else rule.named_ports
+        parts.append(f"named port(s) {names}")
+    return f"port {', '.join(parts)}/{proto}" if len(parts) == 1 else f"ports {', '.join(parts)}/{proto}"
+
+
+def _ports_words(protocol: Protocol | None, ports: Iterable[PortRange], named: Iterable[str]) -> str:
+    numbers = [p.to_str() for p in ports] + [f"'{n}'" for n in named]
+    proto = protocol.value if protocol else ""
+    if not numbers:
+        return f"all {proto} ports" if proto else "all ports"
+    return f"{proto} {', '.join(numbers)}".strip()
+
+
+def describe_ir_rule(rule: ir.Rule, direction: Direction, compiled: Rule, namespace: str) -> str:
+    """A rule as written, with the numbers the compiler resolved for this endpoint."""
+    ports = _ports_words(rule.protocol, compiled.ports or rule.ports,
+                         rule.named_ports if not compiled.ports else ())
+    word = "from" if direction is Direction.INGRESS else "to"
+    peers = " or ".join(peer_words(p, namespace) for p in rule.peers) or "anywhere"
+    text = f"{ports} {word} {peers}"
+    if rule.not_peers:
+        text += " except " + " or ".join(peer_words(p, namespace) for p in rule.not_peers)
+    if rule.action is not Action.ALLOW:
+        text = f"{rule.action.value}: {text}"
+    return text
+
+
+def describe_model_rule(rule: Rule, direction: Direction, sets: Mapping[str, PeerSet]) -> str:
+    ports = _ports_words(rule.protocol, rule.ports, ())
+    word = "from" if direction is Direction.INGRESS else "to"
+    peers = " or ".join(_set_words(sets.get(n), n) for n in rule.peers) or "anywhere"
+    text = f"{ports} {word} {peers}"
+    if rule.action is not Action.ALLOW:
+        text = f"{rule.action.value}: {text}"
+    return text
