@@ -27,16 +27,19 @@ from typing import Any
 from picket.model import Problem
 from picket_operator.compiler import ir
 from picket_operator.compiler.frontends.calico.frontend import translate as translate_calico_policy
+from picket_operator.compiler.frontends.clusternetworkpolicy import translate_cluster_network_policy
 from picket_operator.compiler.frontends.legacy import translate_legacy_policy
 from picket_operator.compiler.frontends.networkpolicy import translate_network_policy
 
 K8S_GROUP = "networking.k8s.io"
 CALICO_GROUP = "projectcalico.org"
+NETPOL_API_GROUP = "policy.networking.k8s.io"  # network-policy-api: ClusterNetworkPolicy (v1alpha2)
 BUILTIN: dict[tuple[str, str], ir.Frontend] = {
     (K8S_GROUP, "NetworkPolicy"): translate_network_policy,
     ("extensions", "NetworkPolicy"): translate_legacy_policy,
     (CALICO_GROUP, "GlobalNetworkPolicy"): translate_calico_policy,
     (CALICO_GROUP, "NetworkPolicy"): translate_calico_policy,
+    (NETPOL_API_GROUP, "ClusterNetworkPolicy"): translate_cluster_network_policy,
 }
 # Versions of a group whose objects need another frontend than the group's current version.
 LEGACY_VERSIONS: dict[tuple[str, str], ir.Frontend] = {
