@@ -243,6 +243,11 @@ def _peers(raw: Any, path: str, direction: Direction, errors: list[FieldError],
         if not isinstance(peer, Mapping):
             errors.append(FieldError(where, "must be an object"))
             continue
+        wrong_side = sorted(set(peer) & set(PEER_FIELDS[Direction.EGRESS]) - set(known))
+        if wrong_side:  # e.g. networks in an ingress peer: not a newer CRD's field, a mistake
+            errors.append(FieldError(f"{where}.{wrong_side[0]}", f"unknown field in an ingress peer (expected one "
+                                     f"of {', '.join(known)})"))
+            continue
         present = [k for k in known if peer.get(k) is not None]
         if not present:
             # "If an implementation sees no fields are set then it can infer that the deployed CRD
