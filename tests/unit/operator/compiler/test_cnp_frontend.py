@@ -99,8 +99,10 @@ CASES = [
     Case("baseline_default_deny_opened_by_a_networkpolicy", [
         cnp("default-deny", tier="Baseline", priority=1000, subject={"namespaces": {}},
             ingress=[{"action": "Deny", "from": FROM_ALL}]),
-        make_policy("x", "allow-web", pod_selector={"matchLabels": {"app": "web"}}, ingress=[{"ports": [{"port": 8080}]}]),
-    ], [("x/b", "x/a", 8080, "TCP", True), ("x/a", "x/b", 81, "TCP", False), ("x/a", "sensitive/db", 80, "TCP", False)]),
+        make_policy("x", "allow-web", pod_selector={"matchLabels": {"app": "web"}},
+                    ingress=[{"ports": [{"port": 8080}]}]),
+    ], [("x/b", "x/a", 8080, "TCP", True), ("x/a", "x/b", 81, "TCP", False),
+        ("x/a", "sensitive/db", 80, "TCP", False)]),
     # Pass in the Baseline tier: "passes evaluation to the next tier" - the default, which allows.
     Case("baseline_pass_falls_to_the_default_allow", [
         cnp("pass", tier="Baseline", priority=1, subject={"namespaces": {}}, ingress=[{"action": "Pass",
@@ -179,7 +181,8 @@ def test_spec_case(case: Case) -> None:
 
 
 def test_tiers_and_rule_names_in_the_rule_set() -> None:
-    objects = base() + [
+    objects = [
+        *base(),
         cnp("guard", subject=SENSITIVE, ingress=[{"name": "allow-monitoring", "action": "Accept", "from": FROM_ALL},
                                                  {"action": "Deny", "from": FROM_ALL, "protocols": TCP80}]),
         cnp("base", tier="Baseline", subject=SENSITIVE, ingress=[{"action": "Deny", "from": FROM_ALL}]),
@@ -219,7 +222,8 @@ BAD = [
     ("subject_pods_without_pod_selector", spec_with(subject={"pods": {"namespaceSelector": {}}}),
      "spec.subject.pods.podSelector", "required"),
     ("subject_bad_operator", spec_with(subject={"namespaces": {"matchExpressions": [
-        {"key": "a", "operator": "Foo"}]}}), "spec.subject.namespaces.matchExpressions[0].operator", "unknown operator"),
+        {"key": "a", "operator": "Foo"}]}}), "spec.subject.namespaces.matchExpressions[0].operator",
+     "unknown operator"),
     ("unknown_spec_field", spec_with(order=3), "spec.order", "unknown field"),
     ("action_allow_is_not_an_action", spec_with(ingress=[{"action": "Allow", "from": FROM_ALL}]),
      "spec.ingress[0].action", "is not Accept, Deny or Pass"),
