@@ -27,7 +27,6 @@ import yaml
 
 from picket_lab.deploy import REPO, wait_until
 from picket_lab.drops import drop_counts
-from picket_lab.procs import log_path
 from tests.e2e.harness import E2E, expected, ns
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
@@ -82,7 +81,7 @@ def test_drops_are_logged_and_counted_with_the_policy_and_rule_named(e2e: E2E) -
     e2e.apply((EXAMPLE / "guardrail.yaml").read_text())
     e2e.expect(expected(pods, guardrail), namespaces=NAMESPACES)  # probes app/* -> sensitive/db: dropped
     db = e2e.kube.get("/api/v1/namespaces/sensitive/pods/db")
-    log = log_path(e2e.lab.run_dir, f"picket-agent-{db['spec']['nodeName']}")
+    log = e2e.deployment.agents[db["spec"]["nodeName"]].log
 
     def logged() -> bool:
         return any("app/client -> sensitive/db" in line and f"denied by {GUARD_RULE}" in line
