@@ -95,7 +95,7 @@ def test_drops_are_logged_and_counted_with_the_policy_and_rule_named(e2e: E2E) -
         f"no drop line {sources} in {log}: {lines()[-10:]}"
     counts = drop_counts(e2e.lab)
     named = [v for (_, sample, labels), v in counts.items()
-             if sample == "picket_dropped_packets" and "endpoint=sensitive/db" in labels and GUARD_RULE in labels]
+             if sample == "picket_dropped_packets_total" and "endpoint=sensitive/db" in labels and GUARD_RULE in labels]
     assert named and named[0] > 0, json.dumps({str(k): v for k, v in counts.items()})
 
 

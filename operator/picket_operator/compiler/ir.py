@@ -82,6 +82,19 @@ def selects_network_sets(selector: Selector) -> bool:
     return bool(getattr(selector, "matches_network_sets", False))
 
 
+def selects_nodes(selector: Selector) -> bool:
+    """Whether this selector picks Nodes (their addresses): one with ``matches_node(labels)``.
+
+    Nodes are not endpoints: they are filed with the network sets (``nodeviews``) and only such a
+    selector ever matches one (ClusterNetworkPolicy ``nodes`` peers)."""
+    return callable(getattr(selector, "matches_node", None))
+
+
+def matches_node(selector: Selector, labels: Mapping[str, str]) -> bool:
+    matcher = getattr(selector, "matches_node", None)
+    return bool(matcher(labels)) if callable(matcher) else False
+
+
 @dataclass(frozen=True)
 class TierRef:
     """Which tier a policy belongs to, where that tier sits, and how the tier ends."""

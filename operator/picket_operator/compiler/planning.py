@@ -44,6 +44,7 @@ from picket_operator.compiler import ir
 from picket_operator.compiler.frontends.calico.hosts import HostEndpoint, host_rule_set
 from picket_operator.compiler.frontends.legacy import ANNOTATION as LEGACY_ANNOTATION
 from picket_operator.compiler.hostviews import NetworkSetView, net_entry
+from picket_operator.compiler.nodeviews import NODE_KIND
 from picket_operator.compiler.views import PodView
 
 
@@ -64,7 +65,7 @@ PeerDefinition = ir.Peer | NamedPortPeers
 def peer_set_name(definition: PeerDefinition) -> str:
     if isinstance(definition, NamedPortPeers):
         return "nport-" + stable_hash(definition.canonical())
-    prefix = "nets-" if definition.selector is None else "pods-"
+    prefix = "nets-" if definition.selector is None else "nodes-" if ir.selects_nodes(definition.selector) else "pods-"
     return prefix + stable_hash(definition.canonical())
 
 
@@ -229,6 +230,8 @@ def network_set_entries(definition: PeerDefinition, view: NetworkSetView) -> tup
     if isinstance(definition, NamedPortPeers) or definition.selector is None:
         return ()
     selector = definition.selector
+    if view.kind == NODE_KIND:  # a Node: only node selectors (ClusterNetworkPolicy ``nodes``) match it
+        return view.entries if ir.matches_node(selector, view.labels) else ()
     if not ir.selects_network_sets(selector) or not selector.matches(
         view.labels, view.namespace, view.namespace_labels
     ):

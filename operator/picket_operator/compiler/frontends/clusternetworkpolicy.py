@@ -18,7 +18,8 @@ How it maps:
   rules is not affected. Each IR rule carries the rule's ``name`` (``ingress[3]`` when unnamed),
   so rule sets, counters and the drop log name "ClusterNetworkPolicy <name> rule <rule>".
 * Peers: ``namespaces`` / ``pods`` (as the subject), ``networks`` (egress CIDRs; they match pod
-  addresses too). ``nodes`` and ``domainNames`` (experimental) are rejected: not supported.
+  addresses too), ``nodes`` (egress; the selected Nodes' addresses, ``NodeSelector``).
+  ``domainNames`` (experimental) is rejected: not supported.
 * ``protocols``: one IR rule per protocol, its ports (numbers, ranges) OR its named ports;
   ``destinationNamedPort`` matches a container port of that name whatever its protocol, so it
   joins the TCP, UDP and SCTP rules (each resolved by name AND protocol, as for NetworkPolicy).
@@ -29,10 +30,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from picket.model import Action, Direction, PortRange, Problem, Protocol
 from picket_operator.compiler import ir
+from picket_operator.compiler.ir import IndexHint
 from picket_operator.compiler.selectors import FieldError, LabelSelector, PeerSelector, parse_label_selector
 
 KIND = "ClusterNetworkPolicy"
@@ -47,7 +50,6 @@ SPEC_FIELDS = {"tier", "priority", "subject", "ingress", "egress"}
 PEER_FIELDS = {Direction.INGRESS: ("namespaces", "pods"),
                Direction.EGRESS: ("namespaces", "pods", "nodes", "networks", "domainNames")}
 UNSUPPORTED_PEERS = {
-    "nodes": "nodes peers (experimental) are not supported by picket; the policy is not applied",
     "domainNames": "domainNames peers (experimental) are not supported by picket (no DNS-aware dataplane); "
                    "the policy is not applied",
 }
@@ -204,7 +206,8 @@ def _rule(raw: Any, path: str, direction: Direction, errors: list[FieldError],
     if ports and has_nets and any(names for _, names in ports.values()):
         # "networks/nodes/domainNames peer cannot be set with namedPorts since there are no
         # namedPorts for networks/nodes/domainNames" (the CRD's validation rule)
-        errors.append(FieldError(f"{path}.protocols", "destinationNamedPort cannot be used with a networks peer"))
+        errors.append(FieldError(f"{path}.protocols", "destinationNamedPort cannot be used with a networks or nodes "
+                                 "peer"))
     if action is None:
         return []
     label = name or path.removeprefix("spec.")
@@ -276,11 +279,42 @@ def _peers(raw: Any, path: str, direction: Direction, errors: list[FieldError],
             if nets:
                 out.append(ir.Peer(nets=nets))
             continue
+        if field == "nodes":
+            # "Nodes defines a way to select a set of nodes in the cluster (based on the node's
+            # labels). It selects the nodeIPs ... present in the node.Status.Addresses field of
+            # the node. This field follows standard label selector semantics; if present but
+            # empty, it selects all Nodes."
+            has_nets = True
+            nodes, errs = parse_label_selector(peer[field], f"{where}.nodes")
+            errors += errs
+            if nodes is not None:
+                out.append(ir.Peer(NodeSelector(nodes)))
+            continue
         selector = _namespaces(peer[field], f"{where}.{field}", errors) if field == "namespaces" else \
             _pods(peer[field], f"{where}.{field}", errors)
         if selector is not None:
             out.append(ir.Peer(selector))
     return tuple(out), fail_closed, has_nets
+
+
+@dataclass(frozen=True)
+class NodeSelector:
+    """An ``ir.Selector`` for a ``nodes`` peer: Nodes by label (``ir.selects_nodes``), never an
+    endpoint, so pods and host endpoints never match; its peer set holds the nodes' addresses."""
+
+    labels: LabelSelector
+
+    def matches(self, labels: Mapping[str, str], namespace: str, namespace_labels: Mapping[str, str]) -> bool:
+        return False
+
+    def matches_node(self, labels: Mapping[str, str]) -> bool:
+        return self.labels.matches(labels)
+
+    def canonical(self) -> str:
+        return f"nodes:[{self.labels.canonical()}]"
+
+    def index_hint(self) -> IndexHint:
+        return IndexHint(namespace="", label=self.labels.required_label())
 
 
 def _networks(raw: Any, path: str, errors: list[FieldError]) -> tuple[str, ...]:

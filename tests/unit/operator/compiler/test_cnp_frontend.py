@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
-from picket.model import Action
+from picket.evaluating import verdict
+from picket.model import Action, Protocol
 from picket_operator.compiler.compiling import compile_cluster
 from picket_operator.compiler.frontends.clusternetworkpolicy import translate_cluster_network_policy
+from picket_operator.compiler.incremental import IncrementalCompiler
 from tests.unit.operator.compiler.builders import compiled_allows, make_ns, make_pod, make_policy
 from tests.unit.operator.compiler.cnp_oracle import ThreeTierOracle
 
@@ -238,8 +240,13 @@ BAD = [
         "podSelector": {}}}]}]), "spec.ingress[0].from[0]", "exactly one of"),
     ("domain_names_rejected", spec_with(egress=[{"action": "Accept", "to": [{"domainNames": ["example.com"]}]}]),
      "spec.egress[0].to[0].domainNames", "domainNames peers (experimental) are not supported by picket"),
-    ("nodes_rejected", spec_with(egress=[{"action": "Accept", "to": [{"nodes": {}}]}]),
-     "spec.egress[0].to[0].nodes", "not supported by picket"),
+    ("nodes_bad_selector", spec_with(egress=[{"action": "Accept", "to": [{"nodes": {"matchLabels": "x"}}]}]),
+     "spec.egress[0].to[0].nodes.matchLabels", "must be a map"),
+    ("nodes_in_ingress", spec_with(ingress=[{"action": "Deny", "from": [{"nodes": {}}]}]),
+     "spec.ingress[0].from[0].nodes", "unknown field"),
+    ("named_port_with_nodes", spec_with(egress=[{"action": "Deny", "to": [{"nodes": {}}],
+                                                 "protocols": [{"destinationNamedPort": "http"}]}]),
+     "spec.egress[0].protocols", "cannot be used with a networks or nodes peer"),
     ("networks_not_cidr", spec_with(egress=[{"action": "Deny", "to": [{"networks": ["10.0.0.1"]}]}]),
      "spec.egress[0].to[0].networks[0]", "CIDR format"),
     ("networks_malformed", spec_with(egress=[{"action": "Deny", "to": [{"networks": ["10.0.0.300/8"]}]}]),
@@ -248,7 +255,7 @@ BAD = [
      "spec.egress[0].to[0].networks", "1 to 25 CIDRs"),
     ("named_port_with_networks", spec_with(egress=[{"action": "Deny", "to": [{"networks": ["10.0.0.0/8"]}],
                                                     "protocols": [{"destinationNamedPort": "http"}]}]),
-     "spec.egress[0].protocols", "cannot be used with a networks peer"),
+     "spec.egress[0].protocols", "cannot be used with a networks or nodes peer"),
     ("protocol_two_fields", spec_with(ingress=ingress(protocols=[{"tcp": {"destinationPort": {"number": 1}},
                                                                   "udp": {"destinationPort": {"number": 1}}}])),
      "spec.ingress[0].protocols[0]", "exactly one of tcp, udp, sctp"),
@@ -324,3 +331,52 @@ def test_a_deny_rule_failing_closed_denies_everything_even_before_an_accept() ->
         {"action": "Accept", "from": FROM_ALL}])
     compiled = compile_cluster([*base(), guard])
     assert not compiled_allows(compiled, "monitoring/prom", "sensitive/db", 5, "UDP")
+
+
+# -- nodes peers ----------------------------------------------------------------------------------
+
+def make_node(name: str, ip: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
+            "status": {"addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}]}}
+
+
+NODES = [make_node("cp", "172.18.0.2", {"node-role.kubernetes.io/control-plane": ""}),
+         make_node("worker", "172.18.0.3", {"pool": "workers"})]
+
+
+def egress_to(compiled: Any, src: str, ip: str, port: int = 6443) -> bool:
+    rule_set = compiled.endpoints[src].egress
+    return rule_set is None or verdict(rule_set, ip, Protocol.TCP, port, compiled.peer_sets).allowed
+
+
+# "Nodes defines a way to select a set of nodes in the cluster (based on the node's labels). It
+# selects the nodeIPs as the peer type by matching on the IPs present in the node.Status.Addresses
+# field of the node. This field follows standard label selector semantics; if present but empty,
+# it selects all Nodes."
+def test_nodes_peer_matches_the_selected_nodes_addresses() -> None:
+    guard = cnp("no-control-plane", subject={"namespaces": ns_is("x")}, egress=[
+        {"name": "api", "action": "Deny", "to": [{"nodes": {"matchExpressions": [
+            {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]}}]}])
+    compiled = compile_cluster([*base(), *NODES, guard])
+    assert compiled.problems == ()
+    assert not egress_to(compiled, "x/a", "172.18.0.2")
+    assert egress_to(compiled, "x/a", "172.18.0.3")
+    assert compiled_allows(compiled, "x/a", "sensitive/db", 80)  # pods are never node peers
+    (name,) = {p for t in compiled.endpoints["x/a"].egress.tiers for e in t.policies for r in e.rules  # type: ignore[union-attr]
+               for p in r.peers}
+    assert name.startswith("nodes-") and compiled.peer_sets[name].members == ("172.18.0.2",)
+
+
+def test_empty_nodes_selector_selects_every_node_and_follows_node_events() -> None:
+    guard = cnp("no-nodes", subject={"namespaces": ns_is("x")}, egress=[{"action": "Deny", "to": [{"nodes": {}}]}])
+    compiler = IncrementalCompiler()
+    for obj in [*base(), guard, *NODES]:
+        compiler.upsert_policy(obj) if obj["kind"] in ("Node", "ClusterNetworkPolicy") else (
+            compiler.upsert_namespace(obj) if obj["kind"] == "Namespace" else compiler.upsert_pod(obj))
+    snap = compiler.snapshot()
+    assert snap == compile_cluster([*base(), *NODES, guard])
+    assert not egress_to(snap, "x/a", "172.18.0.2") and not egress_to(snap, "x/a", "172.18.0.3")
+    delta = compiler.delete_policy("Node", "", "worker")
+    assert len(delta.peer_sets_changed) == 1 and not delta.endpoints_changed
+    assert egress_to(compiler.snapshot(), "x/a", "172.18.0.3")
+    assert compiler.snapshot() == compile_cluster([*base(), NODES[0], guard])
