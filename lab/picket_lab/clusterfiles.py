@@ -113,6 +113,7 @@ def live_objects(kube: KubeClient) -> list[Obj]:
     for path, kind, api in (
         ("/api/v1/namespaces", "Namespace", "v1"),
         ("/api/v1/pods", "Pod", "v1"),
+        ("/api/v1/nodes", "Node", "v1"),  # ClusterNetworkPolicy `nodes` peers
         ("/apis/networking.k8s.io/v1/networkpolicies", "NetworkPolicy", "networking.k8s.io/v1"),
     ):
         for item in kube.get(path).get("items", []):

@@ -36,8 +36,10 @@ POLICY_RESOURCES: list[tuple[str, str, str, str]] = [
     ("projectcalico.org", "v3", "hostendpoints", "HostEndpoint"),
     ("projectcalico.org", "v3", "globalnetworksets", "GlobalNetworkSet"),
     ("projectcalico.org", "v3", "networksets", "NetworkSet"),
-    # network-policy-api's ClusterNetworkPolicy (Admin and Baseline tiers), when its CRD is installed.
+    # network-policy-api's ClusterNetworkPolicy (Admin and Baseline tiers), when its CRD is installed,
+    # and Nodes: their addresses are the peers of its `nodes` selectors (not endpoints).
     ("policy.networking.k8s.io", "v1alpha2", "clusternetworkpolicies", "ClusterNetworkPolicy"),
+    ("", "v1", "nodes", "Node"),
 ]
 
 INDEX_POD, INDEX_NAMESPACE, INDEX_POLICY = "picket_pod_keys", "picket_namespace_keys", "picket_policy_keys"
