@@ -12,7 +12,8 @@ matrix of its pods must equal a hand-written expectation and the offline predict
 3. + a NetworkPolicy in ``app``: ``app/web`` open again (the NetworkPolicy tier comes before the
    Baseline tier), ``sensitive`` unchanged (the Admin tier comes before both).
 
-It also checks what the operator writes back (``status.conditions``: Accepted, and for a policy
+An egress ``nodes`` peer is checked against the lab nodes' addresses. It also checks what the
+operator writes back (``status.conditions``: Accepted, and for a policy
 with a ``domainNames`` peer, Accepted=False naming the field, with none of its rules applied) and
 that a drop is logged and counted with the ClusterNetworkPolicy and the rule named.
 """
@@ -20,13 +21,19 @@ that a drop is logged and counted with the ClusterNetworkPolicy and the rule nam
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 
+from picket.evaluating import verdict
+from picket.model import Protocol
+from picket_lab import clusterfiles as labmodel
 from picket_lab.deploy import REPO, wait_until
 from picket_lab.drops import drop_counts
+from picket_lab.probing import probe
+from picket_operator.compiler.compiling import compile_cluster
 from tests.e2e.harness import E2E, expected, ns
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
@@ -116,3 +123,61 @@ def test_unsupported_field_is_reported_on_the_object_and_nothing_of_it_applied(e
     # are compiled in order), app is still open.
     e2e.apply((EXAMPLE / "guardrail.yaml").read_text())
     e2e.expect(expected(pods, guardrail), namespaces=NAMESPACES)
+
+
+@pytest.fixture
+def node_listeners(e2e: E2E) -> Iterator[None]:
+    """TCP 8080 served in every node's namespace (the lab's node, never the machine's)."""
+    lab = e2e.lab
+    spawned = [lab.spawn(f"pkt-cnp-{node}-8080", ["socat", "TCP-LISTEN:8080,fork,reuseaddr", "PIPE"], node=node)
+               for node in lab.nodes]
+    try:
+        def listening() -> bool:
+            return all(lab.exec_in_node(n, ["ss", "-Htln", "sport = :8080"], timeout=5).stdout.strip()
+                       for n in lab.nodes)
+
+        assert wait_until(listening, 10), "listeners on 8080 in the node namespaces never came up"
+        yield
+    finally:
+        for s in spawned:
+            s.stop()
+
+
+def test_nodes_peer_denies_egress_to_the_selected_node(e2e: E2E, node_listeners: None) -> None:
+    """Egress ``nodes`` peer (experimental): app's pods may not open the first node's address.
+
+    Only pods on the OTHER node are probed: traffic from a pod to its own node's address is
+    delivered locally (INPUT), where the agent applies host endpoint policy, not pod egress
+    (README, Not supported)."""
+    pods, _ = e2e.create_cluster(EXAMPLE / "cluster.yaml")
+    lab = e2e.lab
+    first, second = lab.nodes[0], lab.nodes[1]
+    ips = {node: lab.node_ip(node) for node in lab.nodes}
+    placed = {k: e2e.kube.get(f"/api/v1/namespaces/{ns(k)}/pods/{k.split('/')[1]}")["spec"]["nodeName"] for k in pods}
+    cells = [(k, node) for k in pods for node in lab.nodes if placed[k] != node]
+    targets = {t.key: t for t in labmodel.targets(lab, pods)}
+
+    def live() -> dict[tuple[str, str], bool]:
+        return {(k, n): probe(targets[k], ips[n], "TCP", 8080, timeout=1.0) for k, n in cells}
+
+    def predicted() -> dict[tuple[str, str], bool]:
+        compiled = compile_cluster(labmodel.live_objects(e2e.kube))
+        out = {}
+        for k, n in cells:
+            rule_set = compiled.endpoints[k].egress
+            out[(k, n)] = rule_set is None or verdict(rule_set, ips[n], Protocol.TCP, 8080, compiled.peer_sets).allowed
+        return out
+
+    assert all(live().values()), live()
+    deny = {"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy",
+            "metadata": {"name": "no-first-node"},
+            "spec": {"tier": "Admin", "priority": 20, "subject": {"namespaces": {"matchLabels": {
+                "kubernetes.io/metadata.name": "app"}}},
+                     "egress": [{"name": "first-node", "action": "Deny", "to": [
+                         {"nodes": {"matchLabels": {"kubernetes.io/hostname": first}}}],
+                         "protocols": [{"tcp": {"destinationPort": {"number": 8080}}}]}]}}
+    e2e.apply(yaml.safe_dump(deny))
+    want = {(k, n): not (ns(k) == "app" and n == first) for k, n in cells}
+    assert any(not v for v in want.values()), f"no app pod runs on {second}: nothing to probe"
+    assert wait_until(lambda: live() == want, 30), {c: v for c, v in live().items() if want[c] != v}
+    assert predicted() == want
