@@ -18,7 +18,8 @@ What it encodes, quoting the reference:
 * "Pass: Skips all further ClusterNetworkPolicy rules in the current tier for the selected
   traffic, and passes evaluation to the next tier."
 * Subject / peers: ``namespaces`` (every pod of matching namespaces), ``pods`` (namespace AND pod
-  selectors; empty = all); egress ``networks`` CIDRs match any address, pods' included. A rule
+  selectors; empty = all); egress ``networks`` CIDRs match any address, pods' included; egress
+  ``nodes`` match the addresses in the selected Nodes' ``status.addresses``. A rule
   matches when any peer matches and (``protocols`` absent) any traffic, else any protocol entry:
   ``tcp``/``udp``/``sctp`` with a port number, a range (inclusive) or no destinationPort (every
   port), or ``destinationNamedPort`` (a container port of the destination with that name, its
@@ -40,6 +41,14 @@ class ThreeTierOracle(Oracle):
     def __init__(self, objects: list[dict[str, Any]]) -> None:
         super().__init__(objects)
         self.cnps = [o for o in objects if o["kind"] == "ClusterNetworkPolicy"]
+        self.nodes = [o for o in objects if o["kind"] == "Node"]
+
+    def _node_ips(self, node: dict[str, Any]) -> set[str]:
+        return {a["address"] for a in node.get("status", {}).get("addresses") or [] if a.get("type") != "Hostname"}
+
+    def _in_nodes(self, selector: dict[str, Any], ip: str) -> bool:
+        return any(ip in self._node_ips(n) and _labels_match(selector, n["metadata"].get("labels") or {})
+                   for n in self.nodes)
 
     def _in_pods(self, selector: dict[str, Any], pod_key: str, both: bool) -> bool:
         pod = self.all_pods[pod_key]
@@ -56,9 +65,11 @@ class ThreeTierOracle(Oracle):
         return self._in_pods(subject["pods"], pod_key, both=True)
 
     def _peer(self, peer: dict[str, Any], other_key: str) -> bool:
+        ip = ipaddress.ip_address(self.all_pods[other_key]["status"]["podIP"])
         if "networks" in peer:
-            ip = ipaddress.ip_address(self.all_pods[other_key]["status"]["podIP"])
             return any(ip in ipaddress.ip_network(n, strict=False) for n in peer["networks"])
+        if "nodes" in peer:  # a pod's address is no node's address (host-network pods are no peers)
+            return self._in_nodes(peer["nodes"], str(ip))
         if "namespaces" in peer:
             return self._in_pods(peer["namespaces"], other_key, both=False)
         return self._in_pods(peer["pods"], other_key, both=True)
@@ -106,3 +117,74 @@ class ThreeTierOracle(Oracle):
             return super()._direction_allows(me, other, dst, direction, port, protocol)
         baseline = self.tier_action("Baseline", me, other, dst, direction, port, protocol)
         return baseline != "Deny"  # Accept, Pass (to the default) or nothing: the default allows
+
+
+class NodeEgressOracle(ThreeTierOracle):
+    """Egress from a pod to a Node's address, for ``nodes`` peers (and ``networks``, ``ipBlock``).
+
+    "Nodes ... selects the nodeIPs as the peer type by matching on the IPs present in the
+    node.Status.Addresses field of the node"; pod peers (``namespaces``, ``pods``, v1 pod and
+    namespace selectors) never match a node's address, and a named port is a pod's container port,
+    so it never matches one either. Only the sender's egress is evaluated (a node has no ingress
+    policy here).
+    """
+
+    def _ip_peer(self, peer: dict[str, Any], ip: str) -> bool:
+        addr = ipaddress.ip_address(ip)
+        if "networks" in peer:
+            return any(addr in ipaddress.ip_network(n, strict=False) for n in peer["networks"])
+        if "nodes" in peer:
+            return self._in_nodes(peer["nodes"], ip)
+        return False
+
+    def _ip_protocols(self, protocols: list[dict[str, Any]] | None, port: int, protocol: str) -> bool:
+        if protocols is None:
+            return True
+        for entry in protocols:
+            if "destinationNamedPort" in entry:
+                continue
+            ((key, value),) = entry.items()
+            wanted = value.get("destinationPort")
+            if PROTOCOL_KEYS[key] != protocol:
+                continue
+            if wanted is None or wanted.get("number") == port or (
+                    "range" in wanted and wanted["range"]["start"] <= port <= wanted["range"]["end"]):
+                return True
+        return False
+
+    def _ip_tier(self, tier: str, src: str, ip: str, port: int, protocol: str) -> str | None:
+        policies = sorted((c for c in self.cnps if c["spec"]["tier"] == tier and self._subject(c, src)),
+                          key=lambda c: (c["spec"]["priority"], c["metadata"]["name"]))
+        for cnp in policies:
+            for rule in cnp["spec"].get("egress") or []:
+                if any(self._ip_peer(p, ip) for p in rule["to"]) and self._ip_protocols(
+                        rule.get("protocols"), port, protocol):
+                    return str(rule["action"])
+        return None
+
+    def _np_allows_ip(self, src: str, ip: str, port: int, protocol: str) -> bool:
+        addr = ipaddress.ip_address(ip)
+        for policy in self._selecting(src, "Egress"):
+            for rule in policy["spec"].get("egress") or []:
+                rule = rule or {}
+                ports = rule.get("ports") or []
+                port_ok = not ports or any(
+                    e.get("protocol", "TCP") == protocol and (e.get("port") is None or (
+                        not isinstance(e["port"], str) and e["port"] <= port <= e.get("endPort", e["port"])))
+                    for e in ports)
+                peers = rule.get("to") or []
+                peer_ok = not peers or any(
+                    "ipBlock" in p and addr in ipaddress.ip_network(p["ipBlock"]["cidr"], strict=False)
+                    and not any(addr in ipaddress.ip_network(x, strict=False) for x in p["ipBlock"].get("except") or [])
+                    for p in peers)
+                if port_ok and peer_ok:
+                    return True
+        return False
+
+    def egress_allowed(self, src: str, ip: str, port: int, protocol: str) -> bool:
+        admin = self._ip_tier("Admin", src, ip, port, protocol)
+        if admin in ("Accept", "Deny"):
+            return admin == "Accept"
+        if self._selecting(src, "Egress"):
+            return self._np_allows_ip(src, ip, port, protocol)
+        return self._ip_tier("Baseline", src, ip, port, protocol) != "Deny"

@@ -7,9 +7,18 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.unit.operator.compiler.strategies import CIDRS, LABEL_VALUES, NS_LABEL_VALUES, clusters, selectors
+from tests.unit.operator.compiler.strategies import (
+    CIDRS,
+    LABEL_VALUES,
+    NS_LABEL_VALUES,
+    clusters,
+    label_maps,
+    selectors,
+)
 
 PRIORITIES = [0, 5, 5, 10, 1000]  # repeated: equal priorities happen
+NODE_LABEL_VALUES = {"pool": ["a", "b"], "role": ["cp"]}
+NODE_IPS = ["10.1.1.200", "10.2.0.200", "172.18.0.2"]  # inside and outside the generated CIDRS
 ACTIONS = ["Accept", "Deny", "Pass"]
 
 namespaced_pods = st.fixed_dictionaries(
@@ -34,6 +43,7 @@ def peers(egress: bool) -> st.SearchStrategy[dict[str, Any]]:
     if egress:
         choices.append(st.fixed_dictionaries({"networks": st.lists(st.sampled_from(CIDRS), min_size=1, max_size=2,
                                                                     unique=True)}))
+        choices.append(st.fixed_dictionaries({"nodes": selectors(NODE_LABEL_VALUES)}))
     return st.one_of(*choices)
 
 
@@ -43,7 +53,7 @@ def cnp_rules(draw: st.DrawFn, egress: bool) -> dict[str, Any]:
                             "to" if egress else "from": draw(st.lists(peers(egress), min_size=1, max_size=2))}
     if draw(st.booleans()):
         entries = draw(st.lists(protocol_entries, min_size=1, max_size=2))
-        if egress and any("networks" in p for p in rule["to"]):
+        if egress and any("networks" in p or "nodes" in p for p in rule["to"]):
             # the CRD forbids named ports next to a networks peer
             entries = [e for e in entries if "destinationNamedPort" not in e] or [{"tcp": {"destinationPort":
                                                                                            {"number": 80}}}]
@@ -65,6 +75,31 @@ def cluster_network_policies(draw: st.DrawFn, name: str) -> dict[str, Any]:
 
 
 @st.composite
+def nodes(draw: st.DrawFn) -> list[dict[str, Any]]:
+    return [{"apiVersion": "v1", "kind": "Node",
+             "metadata": {"name": f"node-{i}", "labels": draw(label_maps(NODE_LABEL_VALUES))},
+             "status": {"addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname",
+                                                                               "address": f"node-{i}"}]}}
+            for i, ip in enumerate(NODE_IPS)]
+
+
+def unique_port_names(obj: dict[str, Any]) -> dict[str, Any]:
+    """A pod whose container ports have unique (name, protocol) pairs, as the API validates them
+    ("Duplicate value"); ``strategies.clusters`` may draw two TCP ports named http."""
+    if obj["kind"] != "Pod":
+        return obj
+    seen: set[tuple[str, str]] = set()
+    for container in obj["spec"]["containers"]:
+        ports = []
+        for p in container.get("ports") or []:
+            if (p["name"], p["protocol"]) not in seen:
+                seen.add((p["name"], p["protocol"]))
+                ports.append(p)
+        container["ports"] = ports
+    return obj
+
+
+@st.composite
 def three_tier_clusters(draw: st.DrawFn) -> list[dict[str, Any]]:
-    objects = draw(clusters())
+    objects = [unique_port_names(o) for o in draw(clusters())] + draw(nodes())
     return objects + [draw(cluster_network_policies(f"cnp{i}")) for i in range(draw(st.integers(1, 4)))]
