@@ -6,7 +6,8 @@ policies. ``for_lab`` adapts them to the lab: ``node-<i>`` becomes the lab's i-t
 robin), status and the fixed IP are dropped (the lab's node runtime assigns addresses), and
 policies are split off so they can be applied later, one at a time.
 
-``live_objects`` lists what the API server holds (Namespaces, Pods, NetworkPolicies) in the form
+``live_objects`` lists what the API server holds (Namespaces, Pods, NetworkPolicies, and
+ClusterNetworkPolicies when their CRD is installed) in the form
 the offline compiler reads, so a prediction can be compiled from the live cluster;
 ``targets`` lists running lab pods with their network namespace and IP for the prober.
 """
@@ -28,7 +29,10 @@ from picket_lab.probing import Target
 from picket_lab.shell import LabError
 
 Obj = dict[str, Any]
-POLICY_KINDS = {"NetworkPolicy", "GlobalNetworkPolicy", "GlobalNetworkSet", "HostEndpoint"}
+POLICY_KINDS = {"NetworkPolicy", "GlobalNetworkPolicy", "GlobalNetworkSet", "HostEndpoint", "ClusterNetworkPolicy"}
+# Optional kinds that live_objects reads when their CRD is installed (404 otherwise).
+OPTIONAL_KINDS = (("/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies", "ClusterNetworkPolicy",
+                   "policy.networking.k8s.io/v1alpha2"),)
 SYSTEM_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease", "picket-system"}
 _NODE = re.compile(r"^node-(\d+)$")
 
@@ -109,10 +113,19 @@ def live_objects(kube: KubeClient) -> list[Obj]:
     for path, kind, api in (
         ("/api/v1/namespaces", "Namespace", "v1"),
         ("/api/v1/pods", "Pod", "v1"),
+        ("/api/v1/nodes", "Node", "v1"),  # ClusterNetworkPolicy `nodes` peers
         ("/apis/networking.k8s.io/v1/networkpolicies", "NetworkPolicy", "networking.k8s.io/v1"),
     ):
         for item in kube.get(path).get("items", []):
             out.append({"apiVersion": api, "kind": kind, **item})
+    for path, kind, api in OPTIONAL_KINDS:
+        try:
+            items = kube.get(path).get("items", [])
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            items = []
+        out += [{"apiVersion": api, "kind": kind, **item} for item in items]
     return out
 
 

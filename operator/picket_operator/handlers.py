@@ -22,6 +22,7 @@ import kopf
 
 from picket_operator.compiler.frontends.registry import qualified_kind
 from picket_operator.publishing.intake import CompilerFeed
+from picket_operator.publishing.policystatus import GROUP, PLURAL, VERSION, PolicyStatusWriter
 
 # (group, version, plural, kind) of every policy kind the operator compiles. kopf runs with
 # cluster scanning off, so a kind whose CRD is not installed when the operator starts is simply not
@@ -35,6 +36,10 @@ POLICY_RESOURCES: list[tuple[str, str, str, str]] = [
     ("projectcalico.org", "v3", "hostendpoints", "HostEndpoint"),
     ("projectcalico.org", "v3", "globalnetworksets", "GlobalNetworkSet"),
     ("projectcalico.org", "v3", "networksets", "NetworkSet"),
+    # network-policy-api's ClusterNetworkPolicy (Admin and Baseline tiers), when its CRD is installed,
+    # and Nodes: their addresses are the peers of its `nodes` selectors (not endpoints).
+    ("policy.networking.k8s.io", "v1alpha2", "clusternetworkpolicies", "ClusterNetworkPolicy"),
+    ("", "v1", "nodes", "Node"),
 ]
 
 INDEX_POD, INDEX_NAMESPACE, INDEX_POLICY = "picket_pod_keys", "picket_namespace_keys", "picket_policy_keys"
@@ -123,3 +128,17 @@ def _register_policy(
             feed.upsert_policy(raw)
         ready_check(kwargs)
 
+
+
+def register_policy_status(registry: kopf.OperatorRegistry, writer: PolicyStatusWriter) -> None:
+    """ClusterNetworkPolicy events also go to the status writer (``status.conditions``)."""
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, id="picket_clusternetworkpolicy_status", registry=registry)
+    async def _status(type: str | None, body: kopf.Body, **_: Any) -> None:
+        if type == "DELETED":
+            writer.forget(_meta(body)[1])
+        else:
+            raw = _raw(body)
+            raw.setdefault("apiVersion", f"{GROUP}/{VERSION}")
+            raw.setdefault("kind", "ClusterNetworkPolicy")
+            writer.observe(raw)

@@ -150,6 +150,7 @@ def run(settings: OperatorSettings) -> int:
     from picket_operator.publishing.events import EventPoster
     from picket_operator.publishing.intake import CompilerFeed
     from picket_operator.publishing.leader import Elector, LeaseSettings
+    from picket_operator.publishing.policystatus import PolicyStatusWriter
     from picket_operator.publishing.writer import Publisher, PublisherSettings
 
     client = KubeClient(settings.kubeconfig, user_agent=f"picket-operator/{settings.identity}")
@@ -161,8 +162,10 @@ def run(settings: OperatorSettings) -> int:
         lease = LeaseSettings(
             settings.namespace, settings.lease_name, settings.identity, settings.lease_duration, settings.lease_renew
         )
-        elector = Elector(client, lease, on_change=lambda leading: _on_leadership(leading, publisher, poster))
+        elector = Elector(client, lease, on_change=lambda leading: _on_leadership(leading, publisher, poster,
+                                                                                  statuses))
     is_leader = elector.is_leader if elector is not None else (lambda: True)
+    statuses = PolicyStatusWriter(client, is_leader)  # ClusterNetworkPolicy status.conditions
     publisher = Publisher(
         client,
         feed,
@@ -171,7 +174,8 @@ def run(settings: OperatorSettings) -> int:
         after_sync=poster.sync,
     )
     feed.set_marker(publisher.mark)
-    threads = [threading.Thread(target=publisher.run, args=(stop,), name="publisher", daemon=True)]
+    threads = [threading.Thread(target=publisher.run, args=(stop,), name="publisher", daemon=True),
+               threading.Thread(target=statuses.run, args=(stop,), name="policy-status", daemon=True)]
     if elector is not None:
         threads.append(threading.Thread(target=elector.run, args=(stop,), name="elector", daemon=True))
     if settings.metrics_port:
@@ -181,6 +185,7 @@ def run(settings: OperatorSettings) -> int:
 
     registry = kopf.OperatorRegistry()
     handlers.register(registry, feed)
+    handlers.register_policy_status(registry, statuses)
     login.register(registry, client)
     log.info("picket operator %s starting (leader election %s); host failsafe ports in %s, out %s", settings.identity,
              "on" if elector else "off: this replica publishes", _ports(settings.failsafe.inbound),
@@ -201,10 +206,12 @@ def _ports(ports: tuple[tuple[Any, int], ...]) -> str:
     return ",".join(f"{proto.value.lower()}:{port}" for proto, port in ports) or "none"
 
 
-def _on_leadership(leading: bool, publisher: Any, poster: Any) -> None:
+def _on_leadership(leading: bool, publisher: Any, poster: Any, statuses: Any = None) -> None:
     if leading:
         poster.reset()
         publisher.request_full_sync()
+        if statuses is not None:
+            statuses.reset()
 
 
 def main(argv: Sequence[str]) -> int:

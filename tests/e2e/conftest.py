@@ -21,6 +21,7 @@ from picket.apiclient import KubeClient
 from picket_lab import clusterfiles as labmodel
 from picket_lab.api import Lab
 from picket_lab.deploy import Deployment, apply_calico_crds, apply_manifests, wait_until
+from picket_lab.netpolapi import apply_cluster_network_policy_crd
 from tests.e2e.harness import E2E, MODEL_FILE, MODEL_PODS
 
 
@@ -28,6 +29,7 @@ from tests.e2e.harness import E2E, MODEL_FILE, MODEL_PODS
 def deployed(lab: Lab) -> Iterator[Deployment]:
     apply_manifests(lab, lambda _m: None)
     apply_calico_crds(lab)  # before the operator starts, so it watches the Calico kinds too
+    apply_cluster_network_policy_crd(lab)  # the same for ClusterNetworkPolicy (network-policy-api release)
     deployment = Deployment(lab)
     deployment.start_operator("picket-operator-0")
     deployment.start_agents()

@@ -1,6 +1,6 @@
 """The full compile: cluster objects in, ``picket.model.Compiled`` out. Pure, no I/O.
 
-``compile_cluster(objects, failsafe)`` reads raw Namespace, Pod and policy objects (any kind a
+``compile_cluster(objects, failsafe)`` reads raw Namespace, Pod, Node and policy objects (any kind a
 frontend is registered for) and Calico HostEndpoint, GlobalNetworkSet and NetworkSet objects
 (later duplicates replace earlier ones, like upserts), then:
 
@@ -33,6 +33,7 @@ from picket_operator.compiler import ir
 from picket_operator.compiler.frontends import registry as frontends
 from picket_operator.compiler.hostviews import NetworkSetView, host_view, network_set_key, network_set_view, object_name
 from picket_operator.compiler.indexing import EndpointIndex
+from picket_operator.compiler.nodeviews import NODE_KIND, node_view
 from picket_operator.compiler.planning import (
     NamedPortPeers,
     PeerDefinition,
@@ -79,6 +80,11 @@ def parse_objects(objects: Iterable[Mapping[str, Any]]) -> ParsedCluster:
                 out.pods[facts.view.key] = facts
             # An object without a name cannot be stored (or deleted): only reported.
             out.problems[("Pod", facts.view.key if facts else f"#{number}")] = problems
+        elif kind == NODE_KIND and frontends.group_of(obj) == "":
+            node, problems = node_view(obj)
+            if node is not None:
+                out.network_sets[node.key] = node
+            out.problems[(NODE_KIND, node.name if node else f"#{number}")] = problems
         elif frontends.object_kind(obj) is not None:
             _parse_calico_object(out, obj)
         else:
@@ -152,7 +158,7 @@ def _fill(
         candidates = ()
     else:
         candidates = index.candidates(definition.selector.index_hint())
-        if ir.selects_network_sets(definition.selector):
+        if ir.selects_network_sets(definition.selector) or ir.selects_nodes(definition.selector):
             set_keys = sets.candidates(definition.selector.index_hint())
     entries = [e for key in candidates for e in peer_entries(definition, index.views[key])]
     entries += [e for key in set_keys for e in network_set_entries(definition, sets.views[key])]

@@ -17,7 +17,8 @@ What each event recomputes:
   rule sets: failsafe first, default deny last);
 * GlobalNetworkSet / NetworkSet upsert/delete: the peer sets whose (Calico) selector may match
   the old or new version (the peer-set index lookup), which gain or lose its nets; a NetworkSet
-  is re-joined when its namespace's labels change.
+  is re-joined when its namespace's labels change. A Node is filed the same way (``nodeviews``):
+  only node selectors (ClusterNetworkPolicy ``nodes`` peers) take its addresses.
 
 HostEndpoint and network-set objects arrive through ``upsert_policy``/``delete_policy`` (dispatched
 on kind, so a watcher of any projectcalico.org kind needs nothing else) or through their own
@@ -43,6 +44,7 @@ from picket_operator.compiler.compiling import sorted_problems
 from picket_operator.compiler.frontends import registry as frontends
 from picket_operator.compiler.hostviews import NetworkSetView, host_view, network_set_key, network_set_view, object_name
 from picket_operator.compiler.indexing import EndpointIndex, SelectorIndex
+from picket_operator.compiler.nodeviews import NODE_KIND, node_view
 from picket_operator.compiler.planning import (
     NamedPortPeers,
     PeerDefinition,
@@ -291,6 +293,21 @@ class IncrementalCompiler:
         self._replace_network_set(key, None, changes)
         return changes.delta(())
 
+    def upsert_node(self, obj: Mapping[str, Any]) -> Delta:
+        """A Node: its addresses join the peer sets of the node selectors that match its labels."""
+        view, problems = node_view(obj)
+        name = view.name if view is not None else object_name(obj)[1]
+        self._problems[(NODE_KIND, name)] = problems
+        changes = Changes(self)
+        self._replace_network_set(network_set_key(NODE_KIND, "", name), view, changes)
+        return changes.delta(problems)
+
+    def delete_node(self, name: str) -> Delta:
+        self._problems.pop((NODE_KIND, name), None)
+        changes = Changes(self)
+        self._replace_network_set(network_set_key(NODE_KIND, "", name), None, changes)
+        return changes.delta(())
+
     def _replace_network_set(self, key: str, view: NetworkSetView | None, changes: Changes) -> None:
         old = self._sets.views.get(key)
         if old == view:
@@ -304,6 +321,8 @@ class IncrementalCompiler:
     def upsert_policy(self, obj: Mapping[str, Any]) -> Delta:
         """Any policy kind; HostEndpoint and (Global)NetworkSet objects are dispatched on kind."""
         other = frontends.object_kind(obj)
+        if other == NODE_KIND:
+            return self.upsert_node(obj)
         if other == "HostEndpoint":
             return self.upsert_host_endpoint(obj)
         if other is not None:
@@ -322,6 +341,8 @@ class IncrementalCompiler:
         resolved = frontends.resolve_kind(kind)
         bare, _, group = resolved.partition(".")
         if (group, bare) in frontends.OBJECT_KINDS:
+            if bare == NODE_KIND:
+                return self.delete_node(name)
             if bare == "HostEndpoint":
                 return self.delete_host_endpoint(name)
             return self.delete_network_set(bare, namespace, name)
@@ -382,7 +403,7 @@ class IncrementalCompiler:
         for k in candidates:
             members.update(peer_entries(definition, self._index.views[k]))
         selector = None if isinstance(definition, NamedPortPeers) else definition.selector
-        if selector is not None and ir.selects_network_sets(selector):
+        if selector is not None and (ir.selects_network_sets(selector) or ir.selects_nodes(selector)):
             for k in self._sets.candidates(selector.index_hint()):
                 members.update(network_set_entries(definition, self._sets.views[k]))
         self._members[name] = members

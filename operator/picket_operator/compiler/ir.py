@@ -82,6 +82,19 @@ def selects_network_sets(selector: Selector) -> bool:
     return bool(getattr(selector, "matches_network_sets", False))
 
 
+def selects_nodes(selector: Selector) -> bool:
+    """Whether this selector picks Nodes (their addresses): one with ``matches_node(labels)``.
+
+    Nodes are not endpoints: they are filed with the network sets (``nodeviews``) and only such a
+    selector ever matches one (ClusterNetworkPolicy ``nodes`` peers)."""
+    return callable(getattr(selector, "matches_node", None))
+
+
+def matches_node(selector: Selector, labels: Mapping[str, str]) -> bool:
+    matcher = getattr(selector, "matches_node", None)
+    return bool(matcher(labels)) if callable(matcher) else False
+
+
 @dataclass(frozen=True)
 class TierRef:
     """Which tier a policy belongs to, where that tier sits, and how the tier ends."""
@@ -93,6 +106,10 @@ class TierRef:
 
 K8S_TIER = TierRef("kubernetes", 1000.0, Action.DENY)
 K8S_POLICY_ORDER = 1000.0
+# ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) tiers: "Admin tier, NetworkPolicy tier,
+# Baseline tier"; neither isolates (a tier no rule decided passes on; past the last tier: allowed).
+ADMIN_TIER = TierRef("admin", 100.0, Action.PASS)
+BASELINE_TIER = TierRef("baseline", 2000.0, Action.PASS)
 
 
 @dataclass(frozen=True)
@@ -126,6 +143,9 @@ class Rule:
     not_protocol: Protocol | None = None
     not_ports: tuple[PortRange, ...] = ()
     not_peers: tuple[Peer, ...] = ()
+    # Optional: the source rule's name. Consecutive rules with the same non-empty name become one
+    # entry "<policy> rule <name>" of the rule set, so counters and the drop log name the rule.
+    name: str = ""
 
 
 @dataclass(frozen=True)

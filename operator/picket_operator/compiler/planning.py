@@ -44,6 +44,7 @@ from picket_operator.compiler import ir
 from picket_operator.compiler.frontends.calico.hosts import HostEndpoint, host_rule_set
 from picket_operator.compiler.frontends.legacy import ANNOTATION as LEGACY_ANNOTATION
 from picket_operator.compiler.hostviews import NetworkSetView, net_entry
+from picket_operator.compiler.nodeviews import NODE_KIND
 from picket_operator.compiler.views import PodView
 
 
@@ -64,7 +65,7 @@ PeerDefinition = ir.Peer | NamedPortPeers
 def peer_set_name(definition: PeerDefinition) -> str:
     if isinstance(definition, NamedPortPeers):
         return "nport-" + stable_hash(definition.canonical())
-    prefix = "nets-" if definition.selector is None else "pods-"
+    prefix = "nets-" if definition.selector is None else "nodes-" if ir.selects_nodes(definition.selector) else "pods-"
     return prefix + stable_hash(definition.canonical())
 
 
@@ -84,8 +85,8 @@ class PolicyPlan:
         self.order = (policy.tier.order, policy.tier.name, *policy.sort_key())  # where it goes in a rule set
         self.peer_definitions: dict[str, PeerDefinition] = {}
         self.plans = {d: tuple(self._plan(r, d) for r in policy.rules(d)) for d in Direction}
-        self._static: dict[Direction, PolicyRules] = {}
-        self._by_ports: dict[tuple[object, ...], PolicyRules] = {}
+        self._static: dict[Direction, tuple[PolicyRules, ...]] = {}
+        self._by_ports: dict[tuple[object, ...], tuple[PolicyRules, ...]] = {}
         for d in Direction:
             if d is Direction.EGRESS or not any(p.rule.named_ports for p in self.plans[d]):
                 self._static[d] = self._build(d, None)
@@ -103,7 +104,8 @@ class PolicyPlan:
         not_peers = tuple(dict.fromkeys(self._name(p) for p in rule.not_peers))
         return RulePlan(rule, peers, not_peers, named)
 
-    def policy_rules(self, direction: Direction, view: PodView) -> PolicyRules:
+    def policy_rules(self, direction: Direction, view: PodView) -> tuple[PolicyRules, ...]:
+        """The policy's entries in a rule set: one, or one per named rule (see ``ir.Rule.name``)."""
         static = self._static.get(direction)
         if static is not None:
             return static
@@ -113,9 +115,22 @@ class PolicyPlan:
             self._by_ports[view.named_ports] = cached
         return cached
 
-    def _build(self, direction: Direction, view: PodView | None) -> PolicyRules:
-        rules = (_model_rule(p, view) for p in self.plans[direction])
-        return PolicyRules(self.policy.display, tuple(r for r in rules if r is not None))
+    def _build(self, direction: Direction, view: PodView | None) -> tuple[PolicyRules, ...]:
+        built = [(p.rule.name, _model_rule(p, view)) for p in self.plans[direction]]
+        display = self.policy.display
+        if not any(name for name, _ in built):
+            return (PolicyRules(display, tuple(r for _, r in built if r is not None)),)
+        # Named rules (ClusterNetworkPolicy): consecutive rules of one name form one entry, in order,
+        # which evaluates the same (entries of a tier are read in order) and names the rule in
+        # counters and drops. A rule that resolves to nothing (an unknown named port) is left out.
+        groups: list[tuple[str, list[Rule]]] = []
+        for name, rule in built:
+            if not groups or groups[-1][0] != name:
+                groups.append((name, []))
+            if rule is not None:
+                groups[-1][1].append(rule)
+        return tuple(PolicyRules(f"{display} rule {name}" if name else display, tuple(rules))
+                     for name, rules in groups if rules)
 
 
 def _model_rule(plan: RulePlan, view: PodView | None) -> Rule | None:
@@ -168,7 +183,7 @@ def policy_tiers(direction: Direction, view: PodView, plans: Iterable[PolicyPlan
     affecting.sort(key=lambda p: p.order)
     tiers: dict[ir.TierRef, list[PolicyRules]] = {}
     for plan in affecting:
-        tiers.setdefault(plan.policy.tier, []).append(plan.policy_rules(direction, view))
+        tiers.setdefault(plan.policy.tier, []).extend(plan.policy_rules(direction, view))
     if legacy:
         tiers.setdefault(ir.K8S_TIER, []).append(PolicyRules(legacy_policy_name(view.namespace), ()))
     ordered = sorted(tiers.items(), key=lambda item: (item[0].order, item[0].name))
@@ -215,6 +230,8 @@ def network_set_entries(definition: PeerDefinition, view: NetworkSetView) -> tup
     if isinstance(definition, NamedPortPeers) or definition.selector is None:
         return ()
     selector = definition.selector
+    if view.kind == NODE_KIND:  # a Node: only node selectors (ClusterNetworkPolicy ``nodes``) match it
+        return view.entries if ir.matches_node(selector, view.labels) else ()
     if not ir.selects_network_sets(selector) or not selector.matches(
         view.labels, view.namespace, view.namespace_labels
     ):

@@ -14,9 +14,10 @@ Legacy NetworkPolicies (``extensions/v1beta1``, ``networking.k8s.io/v1beta1``) g
 ``legacy.translate_legacy_policy`` (convert to v1, then the v1 frontend) and share the key kind
 ``NetworkPolicy``: the API server stored every version of a NetworkPolicy as one object.
 
-Calico ``HostEndpoint``, ``GlobalNetworkSet`` and ``NetworkSet`` are not policies but arrive on
-the same path (``IncrementalCompiler.upsert_policy`` dispatches them): ``OBJECT_KINDS`` lists them
-so that keys and ``resolve_kind`` know them.
+Calico ``HostEndpoint``, ``GlobalNetworkSet`` and ``NetworkSet`` (and core ``Node``s, for
+ClusterNetworkPolicy ``nodes`` peers) are not policies but arrive on the same path
+(``IncrementalCompiler.upsert_policy`` dispatches them): ``OBJECT_KINDS`` lists them so that keys
+and ``resolve_kind`` know them.
 """
 
 from __future__ import annotations
@@ -27,16 +28,19 @@ from typing import Any
 from picket.model import Problem
 from picket_operator.compiler import ir
 from picket_operator.compiler.frontends.calico.frontend import translate as translate_calico_policy
+from picket_operator.compiler.frontends.clusternetworkpolicy import translate_cluster_network_policy
 from picket_operator.compiler.frontends.legacy import translate_legacy_policy
 from picket_operator.compiler.frontends.networkpolicy import translate_network_policy
 
 K8S_GROUP = "networking.k8s.io"
 CALICO_GROUP = "projectcalico.org"
+NETPOL_API_GROUP = "policy.networking.k8s.io"  # network-policy-api: ClusterNetworkPolicy (v1alpha2)
 BUILTIN: dict[tuple[str, str], ir.Frontend] = {
     (K8S_GROUP, "NetworkPolicy"): translate_network_policy,
     ("extensions", "NetworkPolicy"): translate_legacy_policy,
     (CALICO_GROUP, "GlobalNetworkPolicy"): translate_calico_policy,
     (CALICO_GROUP, "NetworkPolicy"): translate_calico_policy,
+    (NETPOL_API_GROUP, "ClusterNetworkPolicy"): translate_cluster_network_policy,
 }
 # Versions of a group whose objects need another frontend than the group's current version.
 LEGACY_VERSIONS: dict[tuple[str, str], ir.Frontend] = {
@@ -44,7 +48,7 @@ LEGACY_VERSIONS: dict[tuple[str, str], ir.Frontend] = {
 }
 # Non-policy objects the compiler takes on the policy path (endpoints and address sets).
 OBJECT_KINDS = frozenset({(CALICO_GROUP, "HostEndpoint"), (CALICO_GROUP, "GlobalNetworkSet"),
-                          (CALICO_GROUP, "NetworkSet")})
+                          (CALICO_GROUP, "NetworkSet"), ("", "Node")})  # Node: ClusterNetworkPolicy nodes peers
 _registered: dict[tuple[str, str], ir.Frontend] = {}
 
 
@@ -59,7 +63,7 @@ def group_of(obj: Mapping[str, Any]) -> str:
 
 
 def qualified_kind(group: str, kind: str) -> str:
-    same_as_k8s = group == K8S_GROUP or (group, kind) == ("extensions", "NetworkPolicy")
+    same_as_k8s = group in (K8S_GROUP, "") or (group, kind) == ("extensions", "NetworkPolicy")
     return kind if same_as_k8s else f"{kind}.{group}"
 
 
