@@ -79,8 +79,15 @@ class Settings:
 
 
 def subset_focus(names: Sequence[str]) -> str:
-    """A focus regex matching exactly these tests (by the text before their [Feature:...] tags)."""
-    return "|".join("^" + re.escape(n) + r"( \[|$)" for n in names)
+    """A focus regex matching exactly these tests (the whole text before their [Feature:...] tags).
+
+    Valid for ginkgo (Go's RE2, which refuses Python's escaped spaces) and for ``re``. Not anchored at
+    the start: ginkgo matches it against a text that does not begin with the test's own name.
+    """
+    return "|".join(_RE_SPECIAL.sub(r"\\\g<0>", n) + r"( \[|$)" for n in names)
+
+
+_RE_SPECIAL = re.compile(r"[\\.+*?()|\[\]{}^$]")
 
 
 def parse_settings(argv: Sequence[str]) -> Settings:
