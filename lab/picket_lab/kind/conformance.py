@@ -27,6 +27,7 @@ The pure parts (command lines, JUnit parsing, summary) are unit-tested in
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import re
@@ -38,6 +39,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 NETPOL_FOCUS = r"\[sig-network\] Netpol"
 SCTP_SKIP = r"\[Feature:SCTPConnectivity\]"
@@ -68,6 +70,7 @@ class Settings:
     netns: str
     cluster: str
     timeout_minutes: int
+    extra: tuple[str, ...] = ()
 
     @property
     def kubeconfig(self) -> Path:
@@ -101,6 +104,8 @@ def parse_settings(argv: Sequence[str]) -> Settings:
     parser.add_argument("--report-dir", type=Path, help="JUnit report and logs (default <kind dir>/conformance/<time>)")
     parser.add_argument("--kind-dir", type=Path, default=Path(KIND_DIR), help="the kind tier's run directory")
     parser.add_argument("--timeout-minutes", type=int, default=120)
+    parser.add_argument("--e2e-arg", action="append", default=[], metavar="FLAG",
+                        help="one more flag for e2e.test (repeatable), e.g. --e2e-arg=--minStartupPods=-1")
     opts = parser.parse_args(list(argv))
     errors = []
     if opts.procs < 1:
@@ -115,13 +120,13 @@ def parse_settings(argv: Sequence[str]) -> Settings:
     focus = subset_focus(CI_SUBSET) if opts.subset else (opts.focus or NETPOL_FOCUS)
     report_dir = opts.report_dir or opts.kind_dir / "conformance" / time.strftime("%Y%m%dT%H%M%S")
     return Settings(focus, opts.skip, opts.procs, report_dir, opts.kind_dir, KIND_NETNS, KIND_CLUSTER,
-                    opts.timeout_minutes)
+                    opts.timeout_minutes, tuple(opts.e2e_arg))
 
 
 def e2e_flags(s: Settings) -> list[str]:
     """upstream's own flags for e2e.test (what hack/ginkgo-e2e.sh passes for a provider-less cluster)."""
     return [f"--kubeconfig={s.kubeconfig}", "--provider=skeleton", f"--report-dir={s.report_dir}",
-            "--disable-log-dump", "--allowed-not-ready-nodes=0"]
+            "--disable-log-dump", *s.extra]
 
 
 def run_argv(s: Settings, e2e_test: Path, ginkgo: Path) -> list[str]:
@@ -216,6 +221,28 @@ def first_failure_line(result: CaseResult) -> str:
     return next((ln for ln in lines if "wrong results" in ln), lines[0] if lines else "")
 
 
+def pods_not_ready(pod_list: dict[str, Any]) -> list[str]:
+    """``name (reason)`` of the pods of a ``kubectl get pods -o json`` list that are not Running and Ready."""
+    found = []
+    for pod in pod_list.get("items", []):
+        status = pod.get("status", {})
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
+        if status.get("phase") in ("Running", "Succeeded") and (ready or status.get("phase") == "Succeeded"):
+            continue
+        reasons = sorted({(cs.get("state", {}).get("waiting") or {}).get("reason", "")
+                          for cs in status.get("containerStatuses", [])} - {""})
+        found.append(f"{pod['metadata']['name']} ({', '.join(reasons) or status.get('phase', 'Unknown')})")
+    return found
+
+
+def startup_flags(not_ready: Sequence[str], extra: Sequence[str]) -> list[str]:
+    """upstream waits (10 min) for every kube-system pod before any test; when some cannot start here the
+    netpol suite does not need (it probes Service IPs, never names), say so and skip that wait."""
+    if not not_ready or any(f.startswith("--minStartupPods") for f in extra):
+        return []
+    return ["--minStartupPods=-1"]
+
+
 Say = Callable[[str], None]
 
 
@@ -255,7 +282,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BuildError, e2eimages.ImageError) as exc:
         _say(f"conformance: {exc}")
         return 2
+    not_ready = _system_pods_not_ready(s)
+    flags = startup_flags(not_ready, s.extra)
+    if flags:
+        _say(f"conformance: kube-system pods not ready: {', '.join(not_ready)}; the netpol suite addresses Services "
+             f"by IP (no DNS), so upstream's wait for them is skipped ({' '.join(flags)})")
+        s = dataclasses.replace(s, extra=(*s.extra, *flags))
     return run_suite(s, tools.paths.binary("e2e.test"), tools.paths.binary("ginkgo"), _say)
+
+
+def _system_pods_not_ready(s: Settings) -> list[str]:
+    from picket_lab.paths import build_paths
+
+    kubectl = build_paths().binary("kubectl")  # the local cluster's, same version (picket kind up builds it)
+    if not kubectl.exists():
+        return []  # upstream's own wait decides
+    proc = subprocess.run(["ip", "netns", "exec", s.netns, str(kubectl), f"--kubeconfig={s.kubeconfig}", "get", "pods",
+                           "-n", "kube-system", "-o", "json"], capture_output=True, text=True, check=False, timeout=60)
+    if proc.returncode != 0:
+        return [f"(kubectl failed: {proc.stderr.strip()[-300:]})"]
+    return pods_not_ready(json.loads(proc.stdout))
 
 
 def run_suite(s: Settings, e2e_test: Path, ginkgo: Path, say: Say) -> int:
@@ -294,12 +340,14 @@ def run_suite(s: Settings, e2e_test: Path, ginkgo: Path, say: Say) -> int:
 
 
 def _finished(log: Path) -> int:
-    """Specs finished so far, from ginkgo's verbose output (each ends with a separator line)."""
+    """Specs finished so far, from ginkgo's verbose output (``• [7.2 seconds]``, ``• [FAILED] [...]``)."""
     try:
-        text = log.read_text(errors="replace")
+        return len(_SPEC_END.findall(log.read_text(errors="replace")))
     except OSError:
         return 0
-    return text.count("\n• [") + text.count("\n• ")
+
+
+_SPEC_END = re.compile(r"^(?:•|S) (?:\[[A-Z]+\] )?\[[\d.]+ seconds\]$", re.MULTILINE)
 
 
 if __name__ == "__main__":

@@ -142,3 +142,22 @@ def test_several_processes_go_through_ginkgos_cli(tmp_path: Path) -> None:
     binary = argv.index("/c/e2e.test")
     assert argv[binary + 1] == "--" and "--provider=skeleton" in argv[binary + 2:]
     assert f"--focus={NETPOL_FOCUS}" in argv[:binary]
+
+
+def _pod(name: str, phase: str, ready: bool, waiting: str = "") -> dict[str, object]:
+    state = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
+    return {"metadata": {"name": name},
+            "status": {"phase": phase, "conditions": [{"type": "Ready", "status": str(ready)}],
+                       "containerStatuses": [{"state": state}]}}
+
+
+def test_system_pods_not_ready_are_named_with_their_reason() -> None:
+    pods = {"items": [_pod("etcd", "Running", True), _pod("coredns-1", "Pending", False, "ImagePullBackOff"),
+                      _pod("done", "Succeeded", False), _pod("starting", "Running", False)]}
+    assert conf.pods_not_ready(pods) == ["coredns-1 (ImagePullBackOff)", "starting (Running)"]
+
+
+def test_upstreams_startup_wait_is_skipped_only_when_a_system_pod_cannot_start() -> None:
+    assert conf.startup_flags([], []) == []
+    assert conf.startup_flags(["coredns-1 (ErrImagePull)"], []) == ["--minStartupPods=-1"]
+    assert conf.startup_flags(["coredns-1 (ErrImagePull)"], ["--minStartupPods=2"]) == []
