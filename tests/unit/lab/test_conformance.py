@@ -161,3 +161,12 @@ def test_upstreams_startup_wait_is_skipped_only_when_a_system_pod_cannot_start()
     assert conf.startup_flags([], []) == []
     assert conf.startup_flags(["coredns-1 (ErrImagePull)"], []) == ["--minStartupPods=-1"]
     assert conf.startup_flags(["coredns-1 (ErrImagePull)"], ["--minStartupPods=2"]) == []
+
+
+def test_progress_counts_finished_specs_in_ginkgos_verbose_log(tmp_path: Path) -> None:
+    log = tmp_path / "e2e.log"
+    log.write_text("------------------------------\n• [7.247 seconds]\n[sig-network] Netpol ...\n"
+                   "  I1202 probe #1 :: connectivity expected\n• [FAILED] [30.012 seconds]\n"
+                   "SSSSSSSS\nS [SKIPPED] [0.000 seconds]\n  • [1.0 seconds] (indented: not ours)\n")
+    assert conf._finished(log) == 3
+    assert conf._finished(tmp_path / "absent") == 0
