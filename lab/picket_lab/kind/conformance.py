@@ -243,6 +243,53 @@ def startup_flags(not_ready: Sequence[str], extra: Sequence[str]) -> list[str]:
     return ["--minStartupPods=-1"]
 
 
+_SPEC_START = re.compile(r"^(\[sig-network\] .*?)(?: \[sig-network(?:, [^\]]*)?\])?$")  # name, then labels
+_RETRY = re.compile(r"probe #(\d+) :: connectivity (not )?expected :: (\S+) -> (\S+)")
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """What upstream's prober saw while picket converged, per test (from ``e2e.log``).
+
+    ``late_deny``: probes of pairs that must be denied but still connected (the policy was not yet
+    enforced), and the highest attempt number among them (attempts are 1 s apart);
+    ``late_allow``: the same for pairs that must connect but did not yet (new pods, new peers).
+    """
+
+    test: str
+    late_deny: int
+    late_deny_attempts: int
+    late_allow: int
+    late_allow_attempts: int
+
+
+def convergence(log_text: str) -> list[Convergence]:
+    seen: dict[str, list[int]] = {}
+    current = ""
+    for line in log_text.splitlines():
+        start = _SPEC_START.match(line)
+        if start:
+            current = start.group(1)
+            continue
+        retry = _RETRY.search(line)
+        if retry and current:
+            counts = seen.setdefault(current, [0, 0, 0, 0])
+            deny = retry.group(2) is not None
+            counts[0 if deny else 2] += 1
+            counts[1 if deny else 3] = max(counts[1 if deny else 3], int(retry.group(1)))
+    return [Convergence(t, *c) for t, c in seen.items()]
+
+
+def convergence_lines(found: Sequence[Convergence]) -> list[str]:
+    if not found:
+        return ["convergence: every probe matched on its first attempt"]
+    lines = [f"convergence: {len(found)} test(s) retried probes while picket converged (attempts are 1 s apart):"]
+    for c in sorted(found, key=lambda c: -max(c.late_deny_attempts, c.late_allow_attempts)):
+        lines.append(f"  {c.late_deny} late deny (up to attempt {c.late_deny_attempts}), {c.late_allow} late allow "
+                     f"(up to attempt {c.late_allow_attempts}): {c.test}")
+    return lines
+
+
 Say = Callable[[str], None]
 
 
@@ -332,6 +379,8 @@ def run_suite(s: Settings, e2e_test: Path, ginkgo: Path, say: Say) -> int:
     for r in results:
         if r.status == "failed":
             say(f"  {r.name}: {first_failure_line(r)}")
+    for line in convergence_lines(convergence(log.read_text(errors="replace"))):
+        say(line)
     summary = summarise(results)
     say(f"{summary.line()} (wall time {wall:.0f}s, per-test median {summary.median_seconds:.1f}s; "
         f"JUnit: {junit}; log: {log})")

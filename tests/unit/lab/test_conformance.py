@@ -170,3 +170,18 @@ def test_progress_counts_finished_specs_in_ginkgos_verbose_log(tmp_path: Path) -
                    "SSSSSSSS\nS [SKIPPED] [0.000 seconds]\n  • [1.0 seconds] (indented: not ours)\n")
     assert conf._finished(log) == 3
     assert conf._finished(tmp_path / "absent") == 0
+
+
+def test_convergence_counts_late_denies_and_allows_per_test() -> None:
+    log = "\n".join([
+        f"{TCP}should enforce updated policy [Feature:NetworkPolicy] [sig-network, Feature:NetworkPolicy]",
+        "  I1202 kubemanager.go:215]  probe #1 :: connectivity not expected :: x/a -> 10.96.0.1",
+        "  I1202 kubemanager.go:215]  probe #2 :: connectivity not expected :: x/a -> 10.96.0.1",
+        "  I1202 kubemanager.go:215] probe #1 :: connectivity expected :: x/b -> 10.96.0.2 :: stderr - TIMEOUT",
+        f"{TCP}should support allow-all policy [Feature:NetworkPolicy] [sig-network, Feature:NetworkPolicy]",
+    ])
+    found = conf.convergence(log)
+    assert found == [conf.Convergence(TCP + "should enforce updated policy [Feature:NetworkPolicy]", 2, 2, 1, 1)]
+    lines = conf.convergence_lines(found)
+    assert "1 test(s)" in lines[0] and "2 late deny (up to attempt 2), 1 late allow" in lines[1]
+    assert conf.convergence_lines([]) == ["convergence: every probe matched on its first attempt"]
