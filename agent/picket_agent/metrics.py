@@ -1,9 +1,9 @@
 """Prometheus metrics of the agent (``--metrics-port``); each metric is described in README.md (agent, Metrics).
 
 Sync metrics are recorded by the ``SyncLoop`` (``record_sync``). Drop counts are not kept in
-Python: at scrape time the collector reads the kernel's counters (``iptables-legacy-save -c``)
-of the DROP rule at the end of every ``PICKET-DROP-*`` chain, and labels them with the endpoint,
-direction and policy that chain stands for (``Desired.drops``). Counters survive agent
+Python: at scrape time the collector reads the kernel's counters (``ip[6]tables-<backend>-save -c``)
+of the DROP rule at the end of every ``PICKET-DROP-*`` chain (IPv4 and IPv6 tables summed), and
+labels them with the endpoint, direction and policy that chain stands for (``Desired.drops``). Counters survive agent
 restarts because unchanged chains are never rewritten.
 """
 
@@ -57,11 +57,18 @@ class Metrics:
 
 
 def drop_counts(desired: Desired, saved: Any) -> Iterator[tuple[tuple[str, str, str], int, int]]:
-    """((endpoint, direction, policy), packets, bytes) for every drop chain, from kernel counters."""
-    for drop in desired.drops.values():
-        rules = saved.chains.get(drop.chain, [])
-        if rules:
-            (packets, octets), _ = rules[-1]  # the DROP rule ends the chain (after the optional NFLOG)
+    """((endpoint, direction, policy), packets, bytes) for every drop chain, from kernel counters;
+    ``saved`` is a table or a list of them (IPv4 and IPv6: a drop chain's counts are summed)."""
+    tables = saved if isinstance(saved, list) else [saved]
+    for drop in desired.all_drops().values():
+        packets = octets = 0
+        found = False
+        for table in tables:
+            rules = table.chains.get(drop.chain, [])
+            if rules:
+                (p, b), _ = rules[-1]  # the DROP rule ends the chain (after the optional NFLOG)
+                packets, octets, found = packets + p, octets + b, True
+        if found:
             yield (drop.endpoint, drop.direction.value.lower(), drop.policy), packets, octets
 
 
@@ -77,7 +84,7 @@ class _DropCollector:
         loop = self.metrics.loop
         desired = getattr(loop, "last_desired", None)
         if desired is not None:
-            saved = loop.dataplane.tables.read()
+            saved = loop.dataplane.read_all()
             for key, p, b in drop_counts(desired, saved):
                 packets.add_metric(list(key), p)
                 octets.add_metric(list(key), b)

@@ -45,9 +45,13 @@ def sweep(prefix: str = "pkt-") -> None:
             sh("ip", "netns", "del", name, check=False)
 
 
+BACKENDS = ("legacy", "nft")  # the kernel tests run against both iptables backends
+
+
 @dataclass
 class Topology:
     tag: str  # short: goes into names, at most 4 characters
+    backend: str = "legacy"  # the agent's --iptables-backend: where its chains go
     nodes: dict[str, str] = field(default_factory=dict)  # node name -> netns
     pods: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # key -> (netns, ip, node)
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
@@ -55,6 +59,14 @@ class Topology:
 
     def ns(self, node: str) -> str:
         return self.nodes[node]
+
+    def tool(self, family: int = 4) -> str:
+        """The iptables binary of this topology's backend, e.g. ``ip6tables-nft``."""
+        return f"{'ip6tables' if family == 6 else 'iptables'}-{self.backend}"
+
+    def save(self, node: str = "n1", family: int = 4, counters: bool = True) -> str:
+        """``<tool>-save [-c] -t filter`` inside a node."""
+        return self.in_node(node, f"{self.tool(family)}-save", *(["-c"] if counters else []), "-t", "filter").stdout
 
     def add_node(self, node: str, node_ip: str) -> str:
         ns = f"pkt-{self.tag}-{node}"
@@ -133,7 +145,7 @@ class Topology:
     def _agent_argv(self, node: str, rules: str, *extra: str) -> list[str]:
         """``picket agent --rules FILE ...`` inside the node's namespace, as a hostNetwork pod runs."""
         return ["ip", "netns", "exec", self.nodes[node], sys.executable, "-m", "picket.cli", "agent", "--rules", rules,
-                *extra]
+                "--iptables-backend", self.backend, *extra]
 
     def agent(
         self, node: str, compiled: Compiled | dict, *extra: str, check: bool = True

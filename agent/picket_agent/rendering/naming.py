@@ -32,6 +32,7 @@ HOOKS = {"FORWARD": FORWARD_CHAIN, "INPUT": INPUT_CHAIN, "OUTPUT": OUTPUT_CHAIN}
 _KINDS = ("TIER", "DROP", "RULE", "LOG", "DISP")
 _HASH_LEN = 16
 _TEMP_SUFFIX = "-t"
+_V6_SET = "6-"
 
 
 @lru_cache(maxsize=65536)
@@ -74,9 +75,14 @@ def drop_id(chain: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def set_name(peer_set: str, kind: str) -> str:
-    """The ipset for a compiled peer set; the kind is hashed in because a swap needs equal types."""
-    name = f"{SET_PREFIX}{stable_hash([peer_set, kind], _HASH_LEN)}"
+def set_name(peer_set: str, kind: str, family: int = 4) -> str:
+    """The ipset for a compiled peer set; the kind is hashed in because a swap needs equal types.
+    A peer set's IPv6 members go to a set of family inet6: ``picket-6-<hash>`` (a hash is hex,
+    so the family can be read back from the name: ``set_family``)."""
+    if family == 6:
+        name = f"{SET_PREFIX}{_V6_SET}{stable_hash([peer_set, kind, 'inet6'], _HASH_LEN)}"
+    else:
+        name = f"{SET_PREFIX}{stable_hash([peer_set, kind], _HASH_LEN)}"
     assert len(name) + len(_TEMP_SUFFIX) <= MAX_SET, name
     return name
 
@@ -90,5 +96,10 @@ def is_owned_chain(name: str) -> bool:
     return name.startswith(CHAIN_PREFIX)
 
 
-def is_owned_set(name: str) -> bool:
-    return name.startswith(SET_PREFIX)
+def set_family(name: str) -> int:
+    return 6 if name.startswith(SET_PREFIX + _V6_SET) else 4
+
+
+def is_owned_set(name: str, family: int | None = None) -> bool:
+    """Ours (of any family, or of ``family``)."""
+    return name.startswith(SET_PREFIX) and (family is None or set_family(name) == family)

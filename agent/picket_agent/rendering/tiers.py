@@ -26,7 +26,10 @@ ChainMap = dict[str, tuple[IptRule, ...]]
 
 
 class TierRenderer:
-    def __init__(self, key: str, direction: Direction, settings: RenderSettings, lookup: SetLookup) -> None:
+    def __init__(
+        self, key: str, direction: Direction, settings: RenderSettings, lookup: SetLookup, family: int = 4
+    ) -> None:
+        self.family = family
         self.key = key
         self.direction = direction
         self.settings = settings
@@ -59,7 +62,7 @@ class TierRenderer:
                     out += self._log_rules(index, f"{policy.policy}#{position}", alternatives, comment)
                     continue
                 target = self._target(rule.action, index, count, policy.policy)
-                out += [_with(target, alt, comment) for alt in alternatives]
+                out += [_with(target, alt, comment, self.family) for alt in alternatives]
         end = f"{self.key} {self.direction.value.lower()}: end of tier {tier.name}"
         if tier.default is Action.DENY:
             drop = self._drop(f"tier {tier.name} default", f"no policy of tier {tier.name} allows it")
@@ -98,19 +101,22 @@ class TierRenderer:
         log_chain = naming.log_chain(self.key, self.direction.value, index, position)
         log = self._nflog(f"picket:log:{naming.drop_id(log_chain)}")
         if len(alternatives) <= 1:
-            return [_with(log, alt, comment) for alt in alternatives]
+            return [_with(log, alt, comment, self.family) for alt in alternatives]
         sub = naming.rule_chain(self.key, self.direction.value, index, position)
         self.chains[log_chain] = (IptRule(log.target, comment=comment, target_params=log.target_params),)
-        self.chains[sub] = tuple(_with(IptRule(log_chain, goto=True), alt, comment) for alt in alternatives)
+        self.chains[sub] = tuple(_with(IptRule(log_chain, goto=True), alt, comment, self.family)
+                                 for alt in alternatives)
         return [IptRule(sub, comment=comment)]
 
 
-def _with(target: IptRule, alt: Alternative, comment: str) -> IptRule:
+def _with(target: IptRule, alt: Alternative, comment: str, family: int = 4) -> IptRule:
+    # The model's ICMP is the family's own: ``-p icmp`` in iptables, ``-p ipv6-icmp`` in ip6tables.
+    protocol = "ipv6-icmp" if family == 6 and alt.protocol == "icmp" else alt.protocol
     return IptRule(
         target.target,
         alt.matches,
         comment,
-        protocol=alt.protocol,
+        protocol=protocol,
         not_protocol=alt.not_protocol,
         goto=target.goto,
         target_params=target.target_params,
