@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 
 from picket.model import Direction, Protocol
-from tests.kernel.netns_topology import Topology
+from tests.kernel.netns_topology import BACKENDS, Topology
 from tests.unit.agent.agent_builders import compiled, ep, ip_set, k8s, pod, rule
 
 pytestmark = pytest.mark.kernel
 A, B = "10.74.1.2", "10.74.1.3"
 
 
-@pytest.fixture()
-def topo() -> Topology:
-    t = Topology("ago")
+@pytest.fixture(params=BACKENDS)
+def topo(request: pytest.FixtureRequest) -> Topology:
+    t = Topology("ago", request.param)
     try:
         t.add_node("n1", "192.168.75.1")
         t.add_pod("x/a", A, "n1")
@@ -47,7 +47,7 @@ def test_drops_are_logged_and_counted(topo: Topology, tmp_path: Path) -> None:
     rules.write_text(json.dumps(state.to_dict()))
     agent = topo.spawn_agent("n1", rules, "--log-drops", "--metrics-port", "9465")
     try:
-        _wait(lambda: "PICKET-DROP" in topo.in_node("n1", "iptables-legacy-save").stdout)
+        _wait(lambda: "PICKET-DROP" in topo.save("n1"))
         time.sleep(0.5)  # the NFLOG socket binds in its own thread
         assert topo.probe("x/b", "x/a", "tcp", 81)
         assert not topo.probe("x/b", "x/a", "tcp", 80)
