@@ -89,10 +89,10 @@ def _serve(settings: AgentSettings, loop: SyncLoop) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _stop)
     workers: list[threading.Thread] = []
-    if settings.render.log_drops:
-        from picket_agent.kernel.droplog import DropLog
+    # Always: audit mode's would-be drops are logged whether or not --log-drops logs the real ones.
+    from picket_agent.kernel.droplog import DropLog
 
-        workers.append(threading.Thread(target=DropLog(settings, loop).run, args=(stop,), daemon=True))
+    workers.append(threading.Thread(target=DropLog(settings, loop).run, args=(stop,), daemon=True))
     if settings.rules_file is not None:
         workers.append(threading.Thread(target=_watch_file, args=(settings.rules_file, loop, stop), daemon=True))
     else:

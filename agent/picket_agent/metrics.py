@@ -56,11 +56,14 @@ class Metrics:
         self.ipsets.set(len(desired.sets))
 
 
-def drop_counts(desired: Desired, saved: Any) -> Iterator[tuple[tuple[str, str, str], int, int]]:
+def drop_counts(desired: Desired, saved: Any, audit: bool = False) -> Iterator[tuple[tuple[str, str, str], int, int]]:
     """((endpoint, direction, policy), packets, bytes) for every drop chain, from kernel counters;
-    ``saved`` is a table or a list of them (IPv4 and IPv6: a drop chain's counts are summed)."""
+    ``saved`` is a table or a list of them (IPv4 and IPv6: a drop chain's counts are summed).
+    ``audit``: audit mode's would-be drops instead (staged rule sets; never dropped)."""
     tables = saved if isinstance(saved, list) else [saved]
     for drop in desired.all_drops().values():
+        if drop.audit is not audit:
+            continue
         packets = octets = 0
         found = False
         for table in tables:
@@ -81,6 +84,8 @@ class _DropCollector:
         packets = CounterMetricFamily("picket_dropped_packets", "Packets dropped, per endpoint, direction and policy "
                                       "(or tier default).", labels=labels)
         octets = CounterMetricFamily("picket_dropped_bytes", "Bytes dropped, same labels.", labels=labels)
+        would = CounterMetricFamily("picket_audit_would_drop_packets", "Audit mode: packets a staged policy would "
+                                    "have dropped (not dropped), per endpoint, direction and policy.", labels=labels)
         loop = self.metrics.loop
         desired = getattr(loop, "last_desired", None)
         if desired is not None:
@@ -88,8 +93,11 @@ class _DropCollector:
             for key, p, b in drop_counts(desired, saved):
                 packets.add_metric(list(key), p)
                 octets.add_metric(list(key), b)
+            for key, p, _ in drop_counts(desired, saved, audit=True):
+                would.add_metric(list(key), p)
         yield packets
         yield octets
+        yield would
 
     def describe(self) -> list[Any]:
         return []

@@ -1,12 +1,14 @@
 """The drop log: reads the NFLOG group the drop chains log to and prints readable lines.
 
     DROP x/b -> x/a tcp/80 ingress: no policy of tier k8s allows it
+    WOULD DROP x/b -> x/a tcp/80 ingress: no policy of tier k8s allows it (staged: NetworkPolicy x/deny)
 
 With ``--log-drops`` every ``PICKET-DROP-*`` chain starts with ``-j NFLOG --nflog-prefix
 picket:<id> --nflog-group G``. This module binds a raw ``NETLINK_NETFILTER`` socket to group G
 (nfnetlink_log: ``NFULNL_CFG_CMD_BIND`` then copy-packet mode), and for every packet maps the
-prefix's id back to the endpoint, direction and reason (``Desired.drops`` of the last sync) and
-the addresses back to endpoint keys. Runs in its own thread in the agent's network namespace.
+prefix's id back to the endpoint, direction and reason (``Desired.drops`` of the last sync;
+audit mode's would-be drops, which always NFLOG, too) and the addresses back to endpoint keys.
+Runs in its own thread in the agent's network namespace (always: audit lines need no flag).
 """
 
 from __future__ import annotations
@@ -133,6 +135,8 @@ class DropLog:
         drops = desired.all_drops() if desired is not None else {}
         if len(parts) == 2 and parts[1] in drops:
             drop = drops[parts[1]]
+            if drop.audit:  # audit mode: a staged policy would have dropped it; it was not dropped
+                return f"WOULD DROP {src} -> {dst} {what} {drop.direction.value.lower()}: {drop.reason}"
             return f"DROP {src} -> {dst} {what} {drop.direction.value.lower()}: {drop.reason}"
         if len(parts) == 3 and parts[1] == "log":
             return f"LOG {src} -> {dst} {what} (log rule {parts[2]})"

@@ -63,6 +63,7 @@ class DropReason:
     direction: Direction
     policy: str  # the denying policy, or "tier <name> default"
     reason: str  # "no policy of tier k8s allows it", "denied by GlobalNetworkPolicy x"
+    audit: bool = False  # a would-be drop of a staged rule set: logged and counted, never dropped
 
     @property
     def id(self) -> str:

@@ -27,6 +27,8 @@ INPUT_CHAIN = "PICKET-INPUT"
 OUTPUT_CHAIN = "PICKET-OUTPUT"
 POD_EGRESS_CHAIN = "PICKET-POD-EGRESS"  # dispatch by source IP to egress tier chains
 POD_INGRESS_CHAIN = "PICKET-POD-INGRESS"  # dispatch by destination IP to ingress tier chains
+AUDIT_EGRESS_CHAIN = "PICKET-AUDIT-EGRESS"  # audit mode: staged rule sets, by source IP (never drops)
+AUDIT_INGRESS_CHAIN = "PICKET-AUDIT-INGRESS"  # ... by destination IP
 HOOKS = {"FORWARD": FORWARD_CHAIN, "INPUT": INPUT_CHAIN, "OUTPUT": OUTPUT_CHAIN}
 
 _KINDS = ("TIER", "DROP", "RULE", "LOG", "DISP")
@@ -42,6 +44,11 @@ def _chain(kind: str, *parts: object) -> str:
     name = f"{CHAIN_PREFIX}{kind}-{stable_hash([kind, *map(str, parts)], _HASH_LEN)}"
     assert len(name) <= MAX_CHAIN, name
     return name
+
+
+def audit_key(endpoint_key: str) -> str:
+    """The key a staged (audit) rule set's chains are named by: apart from the enforced ones."""
+    return f"{endpoint_key} (staged)"
 
 
 def tier_chain(endpoint_key: str, direction: str, tier_index: int) -> str:

@@ -17,6 +17,11 @@ Chain layout (filter table; README.md's agent section draws it):
 * In a tier chain: Allow -> RETURN; Deny -> goto a ``PICKET-DROP-*`` chain (optional NFLOG,
   then a counted DROP); Pass -> goto the next tier (RETURN after the last); Log -> NFLOG and
   continue; the tier's default at its end.
+* Audit mode: an endpoint's staged rule sets (``EndpointRules.staged_*``) get their own tier
+  chains (named by ``naming.audit_key``), dispatched from ``PICKET-AUDIT-EGRESS`` /
+  ``-INGRESS``, which ``PICKET-FORWARD`` jumps to (``-j``) before the enforcing dispatch; their
+  drop chains NFLOG and RETURN, so a staged policy is evaluated on every new connection and
+  never decides it (``tiers``: ``audit``).
 * ``INPUT -> PICKET-INPUT`` / ``OUTPUT -> PICKET-OUTPUT``: host endpoints (loopback exempt,
   conntrack first, failsafe ports accepted before any policy), matched by interface and by the
   endpoint's expected IPs (so connections between a host and its own pods are policed too).
@@ -128,6 +133,8 @@ class _Builder:
         self.host_in: list[IptRule] = []
         self.host_out: list[IptRule] = []
         self.host_fwd: list[IptRule] = []
+        self.audit_in: list[IptRule] = []
+        self.audit_out: list[IptRule] = []
         self.drops: dict[str, DropReason] = {}
         self.versions: dict[str, str] = {}
         self.problems: list[str] = []
@@ -180,7 +187,8 @@ class _Builder:
 
     def _targets(self) -> dict[str, list[IptRule]]:
         return {"pod_in": self.pod_ingress, "pod_out": self.pod_egress, "host_in": self.host_in,
-                "host_out": self.host_out, "host_fwd": self.host_fwd}
+                "host_out": self.host_out, "host_fwd": self.host_fwd, "audit_in": self.audit_in,
+                "audit_out": self.audit_out}
 
     def _endpoint(
         self, key: str, er: EndpointRules
@@ -205,6 +213,21 @@ class _Builder:
             first = naming.tier_chain(key, direction.value, 0)
             comment = f"{key} {direction.value.lower()}"
             dispatch += self._dispatch(ep.kind, ep.ips, ep.interface, direction, first, comment)
+        for direction in (Direction.INGRESS, Direction.EGRESS):
+            staged = er.staged_ingress if direction is Direction.INGRESS else er.staged_egress
+            if staged is not None and staged.tiers and ep.kind is EndpointKind.POD:
+                enforced = er.rule_set(direction)
+                names = {p.policy for t in enforced.tiers for p in t.policies} if enforced is not None else set()
+                new = tuple(dict.fromkeys(p.policy for t in staged.tiers for p in t.policies if p.policy not in names))
+                audit = TierRenderer(naming.audit_key(key), direction, self.settings, self._lookup, self.family,
+                                     True, new, key)
+                chains.update(audit.render(staged))
+                drops += audit.drops
+                first = naming.tier_chain(naming.audit_key(key), direction.value, 0)
+                comment = f"{key} {direction.value.lower()} (staged)"
+                ingress = direction is Direction.INGRESS
+                dispatch += [("audit_in" if ingress else "audit_out", _by_address(first, ip, ingress, comment))
+                             for ip in (_address(i, self.family) for i in ep.ips) if ip is not None]
         return chains, drops, dispatch
 
     def _dispatch(
@@ -257,9 +280,12 @@ class _Builder:
 def _top_chains(b: _Builder) -> dict[str, tuple[IptRule, ...]]:
     s = b.settings
     nd = _neighbour_discovery() if b.family == 6 else []
+    audit = [IptRule(naming.AUDIT_EGRESS_CHAIN, comment="picket: audit mode, staged egress of the sender"),
+             IptRule(naming.AUDIT_INGRESS_CHAIN, comment="picket: audit mode, staged ingress of the receiver")]
     forward = [
         *nd,
         *_conntrack("picket"),
+        *(audit if b.audit_in or b.audit_out else []),
         IptRule(naming.POD_EGRESS_CHAIN, comment="picket: egress of the sender"),
         IptRule(naming.POD_INGRESS_CHAIN, comment="picket: ingress of the receiver"),
         *b.host_fwd,
@@ -272,8 +298,10 @@ def _top_chains(b: _Builder) -> dict[str, tuple[IptRule, ...]]:
     if b.host_out:
         lo = IptRule("RETURN", out_iface="lo", comment=_LOOPBACK)
         host_out = [lo, *nd, *_conntrack("picket host"), *_failsafe(s.failsafe_outbound, "outbound"), *b.host_out]
+    audit_chains = {naming.AUDIT_EGRESS_CHAIN: tuple(b.audit_out), naming.AUDIT_INGRESS_CHAIN: tuple(b.audit_in)}
     return {
         naming.FORWARD_CHAIN: tuple(forward),
+        **(audit_chains if b.audit_in or b.audit_out else {}),
         **dispatch.tree(naming.POD_EGRESS_CHAIN, b.pod_egress, ingress=False),
         **dispatch.tree(naming.POD_INGRESS_CHAIN, b.pod_ingress, ingress=True),
         naming.INPUT_CHAIN: tuple(host_in),

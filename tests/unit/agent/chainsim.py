@@ -17,16 +17,21 @@ from picket_agent.rendering.desired import Desired, SetSpec
 from picket_agent.rendering.iptrules import IptRule, Match
 
 
-def forward(desired: Desired, src: str, dst: str, proto: Protocol, port: int | None) -> bool:
-    """True when the FORWARD hook lets the packet through (RETURN or ACCEPT), False on DROP."""
+def forward(
+    desired: Desired, src: str, dst: str, proto: Protocol, port: int | None, trace: list[str] | None = None
+) -> bool:
+    """True when the FORWARD hook lets the packet through (RETURN or ACCEPT), False on DROP.
+    ``trace`` collects the chains the packet entered."""
     if ":" in src:
         if desired.v6 is None:
             return True
         desired = desired.v6
-    return _walk(desired, "PICKET-FORWARD", src, dst, proto, port) != "DROP"
+    return _walk(desired, "PICKET-FORWARD", src, dst, proto, port, trace) != "DROP"
 
 
-def _walk(d: Desired, chain: str, src: str, dst: str, proto: Protocol, port: int | None) -> str:
+def _walk(
+    d: Desired, chain: str, src: str, dst: str, proto: Protocol, port: int | None, trace: list[str] | None = None
+) -> str:
     stack: list[tuple[str, int]] = []
     pos = 0
     for _ in range(100000):
@@ -52,6 +57,8 @@ def _walk(d: Desired, chain: str, src: str, dst: str, proto: Protocol, port: int
         if not rule.goto:
             stack.append((chain, pos))
         chain, pos = rule.target, 0
+        if trace is not None:
+            trace.append(chain)
     raise AssertionError("loop")
 
 

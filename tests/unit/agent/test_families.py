@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from picket.evaluating import connection_allowed
-from picket.model import Direction, Protocol
+from picket.model import Direction, EndpointRules, Protocol
 from picket_agent.kernel import ipsetwire as wire
 from picket_agent.kernel.applier import Applier
 from picket_agent.kernel.droplog import describe_ipv4
@@ -215,3 +215,46 @@ def test_plan_of_an_ipv6_state_against_an_empty_table_creates_every_chain() -> N
     assert isinstance(d, Desired)
     plan = plan_table(d, SavedTable())
     assert set(plan.create) == set(d.chains) and set(plan.hook_inserts) == {"FORWARD", "INPUT", "OUTPUT"}
+
+
+AUDITED = compiled(
+    [EndpointRules(pod("x/a", "10.0.0.2", "node-1", "fd00::2"),
+                   ingress=k8s(ING, ("NetworkPolicy x/allow-b", (rule(peers=("b",)),))),
+                   staged_ingress=k8s(ING, ("NetworkPolicy x/allow-b", (rule(peers=("b",)),)),
+                                      ("NetworkPolicy x/only-80", (rule(proto=Protocol.TCP, port=("80",)),)))),
+     EndpointRules(pod("x/b", "10.0.0.3", "node-1", "fd00::3"), staged_egress=k8s(EGR)),
+     ep(pod("x/c", "10.0.0.4"))],
+    [ip_set("b", "10.0.0.3", "fd00::3")],
+)
+
+
+@pytest.mark.parametrize("family", [4, 6])
+@pytest.mark.parametrize(("src", "dst", "port"), [("x/b", "x/a", 80), ("x/c", "x/a", 80), ("x/c", "x/a", 81),
+                                                  ("x/b", "x/c", 80), ("x/c", "x/b", 80)])
+def test_audit_chains_never_drop_and_enter_a_would_drop_chain_exactly_when_the_staged_rules_deny(
+    src: str, dst: str, port: int, family: int
+) -> None:
+    if family == 6 and "x/c" in (src, dst):
+        return  # x/c is IPv4 only
+    d = render(AUDITED)
+    ips = {k: next(ip for ip in e.endpoint.ips if (":" in ip) == (family == 6)) for k, e in AUDITED.endpoints.items()
+           if any((":" in ip) == (family == 6) for ip in e.endpoint.ips)}
+    s, t = AUDITED.endpoints[src], AUDITED.endpoints[dst]
+    enforced, _, _ = connection_allowed(s, t, ips[src], ips[dst], Protocol.TCP, port, AUDITED.peer_sets)
+    staged_view = AUDITED.staged()
+    would, _, _ = connection_allowed(staged_view.endpoints[src], staged_view.endpoints[dst], ips[src], ips[dst],
+                                        Protocol.TCP, port, AUDITED.peer_sets)
+    trace: list[str] = []
+    assert forward(d, ips[src], ips[dst], Protocol.TCP, port, trace) == enforced
+    table = d.v6 if family == 6 else d
+    assert table is not None
+    audit_drops = {r.chain for r in table.drops.values() if r.audit}
+    assert bool(audit_drops & set(trace)) == (not would), trace
+    for chain in audit_drops:
+        assert [r.target for r in table.chains[chain]] == ["NFLOG", "RETURN"]
+
+
+def test_audit_drop_reasons_name_the_staged_policy() -> None:
+    reasons = [r.reason for r in render(AUDITED).drops.values() if r.audit]
+    assert "no policy of tier k8s allows it (staged: NetworkPolicy x/only-80)" in reasons
+    assert all(not r.audit for r in render(compiled([ep(pod("x/a", "10.0.0.2"), ingress=k8s(ING))])).drops.values())

@@ -102,3 +102,21 @@ def test_published_endpoint_carries_staged_rule_sets_valid_for_the_crd() -> None
         validator("CompiledEndpoint").validate(obj)
         assert publishing.endpoint_from_object(obj) == er
     assert "stagedIngress" in publishing.endpoint_object(c.endpoints["x/b"])["spec"]
+
+
+def test_matrix_shows_staged_verdicts_separately(capsys: Any) -> None:
+    import json
+    from pathlib import Path
+
+    from picket_operator.commands import matrix
+
+    example = str(Path(__file__).resolve().parents[4] / "examples/audit/cluster.yaml")
+    assert matrix.main(["--cluster", example, "--format", "json"]) == 0
+    grid = json.loads(capsys.readouterr().out)
+    assert grid["allowed"]["shop/batch"]["shop/web"] is True  # nothing enforced yet
+    assert grid["staged"]["shop/batch"]["shop/web"] is False and grid["staged"]["shop/client"]["shop/web"] is True
+    assert matrix.main(["--cluster", example]) == 0
+    text = capsys.readouterr().out
+    assert "staged (audit mode" in text and "X!" in text
+    assert matrix.main(["--cluster", example.replace("audit/cluster", "model-cluster")]) == 0
+    assert "staged" not in capsys.readouterr().out
