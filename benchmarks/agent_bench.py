@@ -301,6 +301,8 @@ def main() -> None:
     parser.add_argument("--only", choices=["apply", "dataplane"], help="run one half only")
     parser.add_argument("--scales", default="110x10,110x10 dual,250x2",
                         help=f"apply scales, comma separated, of {', '.join(SCALES)}")
+    parser.add_argument("--legacy-restore", action="store_true",
+                        help="also apply with iptables-legacy-restore instead of python-iptables + hand-packed entries")
     parser.add_argument("--bare", action="store_true",
                         help="no kube-proxy-like conntrack rule: 'none' then runs without conntrack at all")
     args = parser.parse_args()
@@ -312,6 +314,8 @@ def main() -> None:
     sweep("pkt-agb")
     work = Path(tempfile.mkdtemp(prefix="pkt-agb-"))
     modes: list[Mode] = [("legacy", REPO / "agent", "legacy"), ("nft", REPO / "agent", "nft")]
+    if args.legacy_restore:
+        modes.append(("leg-restore", REPO / "agent", "legacy-restore"))
     if args.baseline:
         sh("sh", "-c", f"git -C {REPO} archive {args.baseline} agent | tar -x -C {work}")
         modes = [(f"at {args.baseline}", work / "agent", ""), *modes]
@@ -323,7 +327,9 @@ def main() -> None:
                 usable = [m for m in modes if m[2] or not SCALES[scale][2]]  # no IPv6 before the backends
                 print_apply(scale, measure_apply(topo, usable, scale, 1 if scale == "250x500" else args.rounds))
         if args.only != "apply":
-            dataplane(topo, modes, work, args.seconds, args.rounds, not args.bare)
+            # (an agent from before the backends cannot render the dual-stack state: not measured here)
+            dataplane(topo, [m for m in modes if m[2] in ("legacy", "nft")], work, args.seconds, args.rounds,
+                      not args.bare)
     finally:
         topo.destroy()
         shutil.rmtree(work, ignore_errors=True)

@@ -46,10 +46,15 @@ class NodeDataplane:
 
 
 def build(lock_path: str, mode: str) -> NodeDataplane:
-    """The writers for a node whose iptables backend is ``mode`` ("legacy" or "nft")."""
+    """The writers for a node whose iptables backend is ``mode`` ("legacy" or "nft"; the
+    benchmark also measures "legacy-restore": legacy IPv4 through iptables-legacy-restore, the
+    maintained path that would replace the hand-packed entries)."""
     from picket_agent.kernel.ipsets import IpsetIO
     from picket_agent.kernel.restore import Generations, RestoreTables
 
+    if mode == "legacy-restore":
+        return NodeDataplane(Applier(RestoreTables(4, "legacy", lock_path), IpsetIO(4)),
+                             Applier(RestoreTables(6, "legacy", lock_path), IpsetIO(6)))
     if mode == "legacy":
         from picket_agent.kernel.iptables import IptablesIO
 
