@@ -258,3 +258,16 @@ def test_audit_drop_reasons_name_the_staged_policy() -> None:
     reasons = [r.reason for r in render(AUDITED).drops.values() if r.audit]
     assert "no policy of tier k8s allows it (staged: NetworkPolicy x/only-80)" in reasons
     assert all(not r.audit for r in render(compiled([ep(pod("x/a", "10.0.0.2"), ingress=k8s(ING))])).drops.values())
+
+
+def test_backend_setting_from_flag_env_or_auto() -> None:
+    from picket_agent.kernel.backend import choose
+    from picket_agent.settings import SettingsError, parse_settings
+
+    assert parse_settings([], {}).iptables_backend == "auto"
+    assert parse_settings([], {"PICKET_IPTABLES_BACKEND": "nft"}).iptables_backend == "nft"
+    assert parse_settings(["--iptables-backend", "legacy"], {"PICKET_IPTABLES_BACKEND": "nft"}).iptables_backend \
+        == "legacy"
+    with pytest.raises(SettingsError):
+        parse_settings([], {"PICKET_IPTABLES_BACKEND": "bpf"})
+    assert choose("nft").mode == "nft" and "iptables-nft-save" in choose("nft").advice()
