@@ -6,10 +6,13 @@ an IPv6 address). Each family has its own table writer (``iptables`` or ``restor
 ipsets (``IpsetIO(family=6)``: names ``picket-6-*``, family inet6), and is applied in turn; the
 reports are added up. IPv6 that is not needed costs nothing: once a verifying sync has found
 none of our IPv6 chains, hooks or sets, an IPv6-free state skips the family until the next one
-that needs it. ``build(settings, mode)`` wires the writers for the node's backend.
+that needs it (and a node without ip6tables at all only logs that once, while nothing needs
+IPv6). ``build(lock_path, mode)`` wires the writers for the node's backend.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from picket_agent.kernel.applier import Applier, ApplyReport
 from picket_agent.rendering.desired import Desired
@@ -33,7 +36,13 @@ class NodeDataplane:
         had = (previous.v6 or EMPTY) if previous is not None else None
         if want is EMPTY and self._v6_clean and (had is None or had is EMPTY):
             return report
-        report = report + self.v6.apply(want, had, verify or had is None)
+        try:
+            report = report + self.v6.apply(want, had, verify or had is None)
+        except Exception as exc:  # e.g. a node without ip6tables: fatal only when IPv6 is needed
+            if want is not EMPTY:
+                raise
+            self._v6_clean = True
+            return replace(report, problems=(*report.problems, f"IPv6 table not checked for leftovers: {exc}"))
         self._v6_clean = want is EMPTY
         return report
 

@@ -271,3 +271,19 @@ def test_backend_setting_from_flag_env_or_auto() -> None:
     with pytest.raises(SettingsError):
         parse_settings([], {"PICKET_IPTABLES_BACKEND": "bpf"})
     assert choose("nft").mode == "nft" and "iptables-nft-save" in choose("nft").advice()
+
+
+def test_a_node_without_ip6tables_still_enforces_ipv4_and_fails_only_when_ipv6_is_needed() -> None:
+    class Broken(FakeTables):
+        def read(self) -> SavedTable:
+            raise OSError("ip6tables-nft-save: not found")
+
+    log: list[str] = []
+    v4 = Applier(FakeTables(log, "v4"), FakeSets(log, "v4", {}))  # type: ignore[arg-type]
+    v6 = Applier(Broken(log, "v6"), FakeSets(log, "v6", {}))  # type: ignore[arg-type]
+    node = NodeDataplane(v4, v6)
+    only4 = render(compiled([ep(pod("x/a", "10.0.0.2"), ingress=k8s(ING))]))
+    report = node.apply(only4)
+    assert "v4 write" in log and any("IPv6 table not checked" in p for p in report.problems)
+    with pytest.raises(OSError):
+        node.apply(render(DUAL), only4)
