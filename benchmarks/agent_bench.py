@@ -1,29 +1,33 @@
-"""Agent benchmark: apply latency and dataplane cost, in throwaway namespaces (``pkt-agb-*``).
+"""Agent benchmark: apply latency and dataplane cost, both iptables backends side by side (``pkt-agb-*``).
 
 Run as root: ``python3 -m benchmarks.agent_bench [--seconds 3] [--rounds 3] [--baseline REV]
-[--only apply|dataplane]``.
+[--only apply|dataplane] [--scales "110x10,110x10 dual,250x2,250x500"]``.
 Nothing outside its own namespaces is touched; they are removed at the end (and swept at the
-start). ``--baseline REV`` also measures the agent as it was at git revision REV (its
-``agent/`` tree is extracted with ``git archive`` into a temp dir and put first on the path),
-side by side in the same run, e.g. ``--baseline bec0e67`` for the agent before the speed work.
+start). Every figure is printed for the legacy backend (python-iptables for IPv4,
+ip6tables-legacy-restore for IPv6) and the nft backend (ip[6]tables-nft-restore) in one run.
+``--baseline REV`` also measures the agent as it was at git revision REV (its ``agent/`` tree
+is extracted with ``git archive`` into a temp dir and put first on the path; legacy, IPv4 only).
 
-1. Apply, for one node with 110 pods, 10 policies each (1100 policies), 50 peer sets of 40
-   members, with the real ``SyncLoop`` and applier (medians of ``--rounds`` runs, each from an
-   empty kernel): the first sync; one pod added as the loop applies it between resyncs (quick:
-   trusts the last apply) and as a verifying resync (kernel read and compared); a no-op submit
-   (an equal state submitted again: rendered, found equal, kernel not touched); a no-op resync
-   (kernel read and compared, nothing written). Targets: < 200 ms, < 20 ms, < 10 ms.
-2. Dataplane cost: new TCP connections per second (a small C client built here with gcc:
-   connect + close with SO_LINGER 0, back to back, against a C accept-and-close server) and bulk
-   throughput (iperf3) between a client and a server pod of one node, with no picket rules and
-   with the 1100-policy state (the server is policed by 10 policies, the client by an egress
-   policy; both are the LAST pods in their direction's dispatch order, the worst case for flat
-   dispatch). Each round measures every mode once, in alternating order, and divides by the
-   no-rules figure of the same round (a shared machine's load drifts; adjacent runs see the
-   same load); the medians of these per-round ratios are reported. Every mode keeps a
-   kube-proxy-like ``FORWARD -m conntrack --ctstate INVALID -j DROP``, as every Kubernetes node
-   has, so conntrack runs in every mode and the ratio is picket's rules alone (``--bare``: without
-   it, so the ratio also charges picket for turning conntrack on). Targets: >= 95%, >= 99%.
+1. Apply, for one node with N pods each selected by M policies (``--scales``: 110x10 is 1100
+   policies; "dual": dual-stack pods, peer sets with IPv6 members too; 250x500 runs one round:
+   it is 126k rules), 50 peer sets of 40 members, with the real ``SyncLoop`` and
+   ``families.NodeDataplane`` (medians of ``--rounds`` runs, each from an empty kernel): the
+   first sync; one pod added as the loop applies it between resyncs (quick: trusts the last
+   apply) and as a verifying resync (kernel read and compared); a no-op submit (an equal state
+   submitted again: rendered, found equal, kernel not touched); a no-op resync (kernel read or,
+   on nft, its generation compared; nothing written). Targets (issue 14) are printed beside.
+2. Dataplane cost: new TCP connections per second over IPv4 and over IPv6 (a small C client
+   built here with gcc: connect + close with SO_LINGER 0, back to back, against a C
+   accept-and-close server) and bulk throughput (iperf3, IPv4) between a client and a server
+   pod of one node, with no picket rules and with the 1100-policy dual-stack state (the server
+   is policed by 10 policies, the client by an egress policy; both are the LAST pods in their
+   direction's dispatch order, the worst case for flat dispatch). Each round measures every
+   mode once, in alternating order, and divides by the no-rules figure of the same round (a
+   shared machine's load drifts; adjacent runs see the same load); the medians of these
+   per-round ratios are reported. Every mode keeps a kube-proxy-like ``FORWARD -m conntrack
+   --ctstate INVALID -j DROP`` (IPv4 and IPv6), as every Kubernetes node has, so conntrack runs
+   in every mode and the ratio is picket's rules alone (``--bare``: without it, so the ratio
+   also charges picket for turning conntrack on). Targets: >= 98%, >= 99%.
 """
 
 from __future__ import annotations
@@ -57,16 +61,26 @@ def pod_ip(i: int) -> str:
     return f"10.90.{i // 250}.{i % 250}"
 
 
+def pod_ip6(i: int) -> str:
+    return f"fd00:90::{i // 250:x}:{i % 250:x}"
+
+
 SERVER, CLIENT = pod_ip(SERVER_POD), pod_ip(CLIENT_POD)
+SERVER6, CLIENT6 = pod_ip6(SERVER_POD), pod_ip6(CLIENT_POD)
 
 
-def node_state(pods: int = 110, policies: int = 10, sets: int = 50, members: int = 40, seed: int = 1) -> Compiled:
+def node_state(
+    pods: int = 110, policies: int = 10, sets: int = 50, members: int = 40, seed: int = 1, dual: bool = False
+) -> Compiled:
+    """``pods`` pods of one node, each selected by ``policies`` policies; ``dual``: dual-stack
+    pods and peer sets with as many IPv6 members as IPv4 ones."""
     rnd = random.Random(seed)
-    peer_sets = [
-        ip_set(f"ps-{s}", *{f"10.91.{rnd.randrange(40)}.{rnd.randrange(1, 250)}" for _ in range(members)})
-        for s in range(sets)
-    ]
-    peer_sets[0] = ip_set("ps-0", CLIENT, *peer_sets[0].members[1:])
+    peer_sets = []
+    for s in range(sets):
+        v4 = {f"10.91.{rnd.randrange(40)}.{rnd.randrange(1, 250)}" for _ in range(members)}
+        v6 = {f"fd00:91::{rnd.randrange(40):x}:{rnd.randrange(1, 250):x}" for _ in range(members)} if dual else set()
+        peer_sets.append(ip_set(f"ps-{s}", *sorted(v4 | v6)))
+    peer_sets[0] = ip_set("ps-0", CLIENT, *([CLIENT6] if dual else []), *peer_sets[0].members[1:])
     eps = []
     for i in range(pods):
         pols = []
@@ -82,20 +96,20 @@ def node_state(pods: int = 110, policies: int = 10, sets: int = 50, members: int
                 (rule(proto=Protocol.TCP, port=(str(PORT), "5201"), peers=("ps-0",)),),
             )
         eg = k8s(Direction.EGRESS, ("NetworkPolicy eg", (rule(),))) if i % 2 else None
-        eps.append(ep(pod(f"ns{i % 10}/pod{i}", pod_ip(i), "n1"), ingress=k8s(Direction.INGRESS, *pols), egress=eg))
+        more = (pod_ip6(i),) if dual else ()
+        eps.append(ep(pod(f"ns{i % 10}/pod{i}", pod_ip(i), "n1", *more), ingress=k8s(Direction.INGRESS, *pols),
+                      egress=eg))
     return compiled(eps, peer_sets)
 
 
-def inner_apply() -> None:
+def inner_apply(backend: str, scale: str) -> None:
     """Runs inside the node namespace: time the syncs with the real loop and applier."""
-    from picket_agent.kernel.applier import Applier
-    from picket_agent.kernel.ipsets import IpsetIO
-    from picket_agent.kernel.iptables import IptablesIO
     from picket_agent.loop import SyncLoop
     from picket_agent.settings import AgentSettings
 
-    state, plus_one, plus_two = node_state(), node_state(pods=111), node_state(pods=112)
-    loop = SyncLoop(AgentSettings(), Applier(IptablesIO(), IpsetIO()))
+    pods, policies, dual = SCALES[scale]
+    state, plus_one, plus_two = (node_state(pods + n, policies, dual=dual) for n in (0, 1, 2))
+    loop = SyncLoop(AgentSettings(), _dataplane(backend))
     loop.submit(state)
     first = loop.sync()
     loop.submit(plus_one)
@@ -103,7 +117,7 @@ def inner_apply() -> None:
     loop.submit(plus_two)
     added_verified = loop.sync(force_read=True)
 
-    equal_copies = [node_state(pods=112) for _ in range(5)]  # as a feed re-reading its source submits them
+    equal_copies = [node_state(pods + 2, policies, dual=dual) for _ in range(5)]  # as a feed re-reading its source
 
     def noop_submit():  # type: ignore[no-untyped-def]
         loop.submit(equal_copies.pop())
@@ -118,6 +132,25 @@ def inner_apply() -> None:
         "noop": noop, "verify": verify, "rules": d.rule_count(), "chains": len(d.chains),
         "sets": len(d.sets), "added_written": added.report.chains_written,
     }))
+
+
+def _dataplane(backend: str):  # type: ignore[no-untyped-def]
+    """The agent's node dataplane for ``backend``; an agent tree from before the backends (``--baseline``)
+    has only the legacy Applier."""
+    try:
+        from picket_agent.kernel import families
+    except ImportError:
+        from picket_agent.kernel.applier import Applier
+        from picket_agent.kernel.ipsets import IpsetIO
+        from picket_agent.kernel.iptables import IptablesIO
+
+        return Applier(IptablesIO(), IpsetIO())
+    return families.build("/run/xtables.lock", backend)
+
+
+# scale name -> (pods, policies selecting each pod, dual-stack)
+SCALES = {"110x10": (110, 10, False), "110x10 dual": (110, 10, True), "250x2": (250, 2, False),
+          "250x500": (250, 500, False)}
 
 
 def _timed(fn) -> float:  # type: ignore[no-untyped-def]
@@ -135,14 +168,18 @@ CLIENT_C = r"""
 #include <time.h>
 #include <unistd.h>
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
-int main(int argc, char **argv) {  /* connect + close (RST) back to back for argv[1] seconds */
-  struct sockaddr_in a = {0}; struct linger l = {1, 0}; long n = 0, failed = 0;
+int main(int argc, char **argv) {  /* connect + close (RST) back to back for argv[1] seconds; IPv4 or IPv6 */
+  struct sockaddr_in a = {0}; struct sockaddr_in6 a6 = {0}; struct linger l = {1, 0}; long n = 0, failed = 0;
+  int v6 = inet_pton(AF_INET6, argv[2], &a6.sin6_addr) == 1;
   a.sin_family = AF_INET; a.sin_port = htons(atoi(argv[3])); inet_pton(AF_INET, argv[2], &a.sin_addr);
+  a6.sin6_family = AF_INET6; a6.sin6_port = a.sin_port;
+  struct sockaddr *to = v6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a;
+  socklen_t len = v6 ? sizeof a6 : sizeof a;
   double start = now(), end = start + atof(argv[1]);
   while (now() < end) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
+    int s = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
     setsockopt(s, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-    if (connect(s, (struct sockaddr *)&a, sizeof a) == 0) n++; else failed++;
+    if (connect(s, to, len) == 0) n++; else failed++;
     close(s);
   }
   printf("%.1f %ld\n", n / (now() - start), failed);
@@ -152,12 +189,14 @@ int main(int argc, char **argv) {  /* connect + close (RST) back to back for arg
 SERVER_C = r"""
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-int main(int argc, char **argv) {  /* accept and close, forever */
-  int s = socket(AF_INET, SOCK_STREAM, 0), one = 1; struct sockaddr_in a = {0};
+int main(int argc, char **argv) {  /* accept and close, forever; IPv6 and IPv4 (v4-mapped) */
+  int s = socket(AF_INET6, SOCK_STREAM, 0), one = 1, zero = 0; struct sockaddr_in6 a = {0};
   setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  a.sin_family = AF_INET; a.sin_port = htons(atoi(argv[1]));
+  setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  a.sin6_family = AF_INET6; a.sin6_port = htons(atoi(argv[1]));
   if (bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 4096)) return 1;
   for (;;) { int c = accept(s, 0, 0); if (c >= 0) close(c); }
 }
@@ -175,8 +214,8 @@ def build_tools(where: Path) -> tuple[str, str]:
     return out[0], out[1]
 
 
-def conn_rate(topo: Topology, client: str, seconds: float) -> float:
-    out = sh("ip", "netns", "exec", topo.pods["client"][0], client, str(seconds), SERVER, str(PORT),
+def conn_rate(topo: Topology, client: str, seconds: float, server: str = SERVER) -> float:
+    out = sh("ip", "netns", "exec", topo.pods["client"][0], client, str(seconds), server, str(PORT),
              timeout=seconds + 30)
     rate, failed = out.stdout.split()
     assert int(failed) == 0, f"{failed} connections failed: the client must be allowed"
@@ -206,27 +245,42 @@ def cleanup(topo: Topology, node: str = "n1") -> None:
     run_in_node(topo, REPO / "agent", "-m", "picket.cli", "agent", "--cleanup", node=node)
 
 
-def measure_apply(topo: Topology, agents: dict[str, Path], rounds: int) -> dict[str, dict[str, float]]:
-    runs: dict[str, list[dict[str, float]]] = {label: [] for label in agents}
+Mode = tuple[str, Path, str]  # (label, agent tree, --iptables-backend; "" for a tree from before the backends)
+
+
+def measure_apply(topo: Topology, modes: list[Mode], scale: str, rounds: int) -> dict[str, dict[str, float]]:
+    runs: dict[str, list[dict[str, float]]] = {label: [] for label, _, _ in modes}
     for _ in range(rounds):
-        for label, agent_dir in agents.items():
+        for label, agent_dir, backend in modes:
             cleanup(topo)
-            runs[label].append(json.loads(run_in_node(topo, agent_dir, str(Path(__file__).resolve()), "--inner")))
+            out = run_in_node(topo, agent_dir, str(Path(__file__).resolve()), "--inner", "--backend",
+                              backend or "legacy", "--scale", scale)
+            runs[label].append(json.loads(out))
     cleanup(topo)
     return {label: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for label, rs in runs.items()}
 
 
-def print_apply(results: dict[str, dict[str, float]]) -> None:
+TARGETS = {  # scale -> (first apply, one pod added, no-op resync) in ms, from issue 14
+    "110x10": ("<= 150", "<= 20", "<= 15"), "110x10 dual": ("", "", ""), "250x2": ("<= 1000", "<= 30", ""),
+    "250x500": ("<= 1000", "<= 30", ""),
+}
+
+
+def print_apply(scale: str, results: dict[str, dict[str, float]]) -> None:
+    pods, policies, dual = SCALES[scale]
     any_run = next(iter(results.values()))
-    print(f"apply, 110 pods x 10 policies, 50 peer sets of 40 (ms, medians; {any_run['sets']:.0f} ipsets):")
+    family = "dual-stack pods and peer sets" if dual else "IPv4"
+    print(f"apply, {pods} pods x {policies} policies each ({pods * policies} policies), {family}, 50 peer sets of "
+          f"40 (ms, medians; {any_run['sets']:.0f} ipsets):")
     labels = list(results)
+    first, added, resync = TARGETS.get(scale, ("", "", ""))
     print("  " + " " * 34 + "".join(f"{label:>12}" for label in labels))
     rows = [
-        ("first apply            (< 200)", "first"),
-        ("one pod added, quick   (< 20)", "added"),
+        (f"first apply            {first:>8}", "first"),
+        (f"one pod added, quick   {added:>8}", "added"),
         ("one pod added, verified", "added_verified"),
-        ("no-op submit           (< 10)", "noop"),
-        ("no-op resync, verified (< 10)", "verify"),
+        ("no-op submit", "noop"),
+        (f"no-op resync, verified {resync:>8}", "verify"),
     ]
     for title, key in rows:
         print(f"  {title:34}" + "".join(f"{results[label][key] * 1000:12.1f}" for label in labels))
@@ -239,67 +293,88 @@ def print_apply(results: dict[str, dict[str, float]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--backend", default="legacy", help=argparse.SUPPRESS)
+    parser.add_argument("--scale", default="110x10", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--baseline", metavar="REV", help="also measure the agent of this git revision")
+    parser.add_argument("--baseline", metavar="REV", help="also measure the (legacy) agent of this git revision")
     parser.add_argument("--only", choices=["apply", "dataplane"], help="run one half only")
+    parser.add_argument("--scales", default="110x10,110x10 dual,250x2",
+                        help=f"apply scales, comma separated, of {', '.join(SCALES)}")
+    parser.add_argument("--legacy-restore", action="store_true",
+                        help="also apply with iptables-legacy-restore instead of python-iptables + hand-packed entries")
     parser.add_argument("--bare", action="store_true",
                         help="no kube-proxy-like conntrack rule: 'none' then runs without conntrack at all")
     args = parser.parse_args()
     if args.inner:
-        inner_apply()
+        inner_apply(args.backend, args.scale)
         return
     if os.geteuid() != 0:
         sys.exit("agent_bench: run as root (it creates network namespaces)")
     sweep("pkt-agb")
     work = Path(tempfile.mkdtemp(prefix="pkt-agb-"))
-    agents = {"now": REPO / "agent"}
+    modes: list[Mode] = [("legacy", REPO / "agent", "legacy"), ("nft", REPO / "agent", "nft")]
+    if args.legacy_restore:
+        modes.append(("leg-restore", REPO / "agent", "legacy-restore"))
     if args.baseline:
         sh("sh", "-c", f"git -C {REPO} archive {args.baseline} agent | tar -x -C {work}")
-        agents = {f"at {args.baseline}": work / "agent", **agents}
+        modes = [(f"at {args.baseline}", work / "agent", ""), *modes]
     topo = Topology("agb")
     try:
         topo.add_node("n1", "192.168.90.1")
         if args.only != "dataplane":
-            print_apply(measure_apply(topo, agents, args.rounds))
+            for scale in args.scales.split(","):
+                usable = [m for m in modes if m[2] or not SCALES[scale][2]]  # no IPv6 before the backends
+                print_apply(scale, measure_apply(topo, usable, scale, 1 if scale == "250x500" else args.rounds))
         if args.only != "apply":
-            dataplane(topo, agents, work, args.seconds, args.rounds, not args.bare)
+            # (an agent from before the backends cannot render the dual-stack state: not measured here)
+            dataplane(topo, [m for m in modes if m[2] in ("legacy", "nft")], work, args.seconds, args.rounds,
+                      not args.bare)
     finally:
         topo.destroy()
         shutil.rmtree(work, ignore_errors=True)
 
 
 def dataplane(
-    topo: Topology, agents: dict[str, Path], work: Path, seconds: float, rounds: int, kube_proxy_like: bool = True
+    topo: Topology, agents: list[Mode], work: Path, seconds: float, rounds: int, kube_proxy_like: bool = True
 ) -> None:
     """Every round measures every mode once, in alternating order (forward, then backward), and
     each agent's figure is divided by the no-rules figure OF THE SAME ROUND: on a shared machine
     the load changes over minutes, and adjacent measurements see the same load. The medians of
-    these per-round ratios are reported (with the median rates)."""
+    these per-round ratios are reported (with the median rates). The pods and the rules are
+    dual-stack; the connection rate is measured over IPv4 and over IPv6 (agents from before
+    the backends: IPv4 only), bulk throughput over IPv4."""
     client, server = build_tools(work)
     rules = work / "rules.json"
-    rules.write_text(json.dumps(node_state().to_dict()))
-    topo.add_pod("server", SERVER, "n1")
-    topo.add_pod("client", CLIENT, "n1")
+    rules.write_text(json.dumps(node_state(dual=True).to_dict()))
+    topo.add_pod("server", SERVER, "n1", ip6=SERVER6)
+    topo.add_pod("client", CLIENT, "n1", ip6=CLIENT6)
     if kube_proxy_like:
         topo.in_node("n1", "iptables-legacy", "-A", "FORWARD", *KUBE_PROXY_LIKE)
+        topo.in_node("n1", "ip6tables-legacy", "-A", "FORWARD", *KUBE_PROXY_LIKE)
     for argv in ([server, str(PORT)], ["iperf3", "-s"]):
         topo.procs.append(subprocess.Popen(  # type: ignore[arg-type]
             ["ip", "netns", "exec", topo.pods["server"][0], *argv], stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL))
     time.sleep(0.5)
-    modes = ["none", *agents]
-    rates: dict[str, dict[str, list[float]]] = {m: {"conn": [], "bw": []} for m in modes}
-    ratios: dict[str, dict[str, list[float]]] = {m: {"conn": [], "bw": []} for m in agents}
+    by_label = {label: (agent_dir, backend) for label, agent_dir, backend in agents}
+    modes = ["none", *by_label]
+    metrics = ("conn4", "conn6", "bw")
+    rates: dict[str, dict[str, list[float]]] = {m: {k: [] for k in metrics} for m in modes}
+    ratios: dict[str, dict[str, list[float]]] = {m: {k: [] for k in metrics} for m in by_label}
     for r in range(rounds):
         this: dict[str, dict[str, float]] = {}
         for mode in modes if r % 2 == 0 else reversed(modes):
             cleanup(topo)
             if mode != "none":
-                run_in_node(topo, agents[mode], "-m", "picket.cli", "agent", "--rules", str(rules), "--once")
-            this[mode] = {"conn": conn_rate(topo, client, seconds), "bw": throughput(topo, seconds)}
+                agent_dir, backend = by_label[mode]
+                flags = ["--iptables-backend", backend] if backend else []
+                run_in_node(topo, agent_dir, "-m", "picket.cli", "agent", "--rules", str(rules), "--once", *flags)
+            this[mode] = {"conn4": conn_rate(topo, client, seconds, SERVER),
+                          "conn6": conn_rate(topo, client, seconds, SERVER6),
+                          "bw": throughput(topo, seconds)}
         for mode in modes:
-            for what in ("conn", "bw"):
+            for what in metrics:
                 rates[mode][what].append(this[mode][what])
                 if mode != "none":
                     ratios[mode][what].append(this[mode][what] / this["none"][what])
@@ -307,14 +382,15 @@ def dataplane(
     if os.environ.get("PICKET_BENCH_RAW"):
         print(json.dumps(rates))
     med = statistics.median
-    print(f"dataplane cost, 1100 policies on the node, server and client dispatched last "
+    print(f"dataplane cost, 1100 policies on the node (dual-stack), server and client dispatched last "
           f"({rounds} rounds; ratio = median of per-round ratios to no rules):")
-    print(f"  new TCP conns/s  none {med(rates['none']['conn']):9.0f}" + "".join(
-        f"   {m} {med(rates[m]['conn']):9.0f} ({med(ratios[m]['conn']):6.1%})" for m in agents)
-        + "   (target >= 95%)")
-    print(f"  throughput Gb/s  none {med(rates['none']['bw']) / 1e9:9.2f}" + "".join(
-        f"   {m} {med(rates[m]['bw']) / 1e9:9.2f} ({med(ratios[m]['bw']):6.1%})" for m in agents)
-        + "   (target >= 99%)")
+    for what, title, scale, target in (("conn4", "new TCP conns/s IPv4", 1, ">= 98%"),
+                                       ("conn6", "new TCP conns/s IPv6", 1, ">= 98%"),
+                                       ("bw", "throughput Gb/s IPv4", 1e9, ">= 99%")):
+        fmt = ".2f" if scale > 1 else ".0f"
+        print(f"  {title}  none {med(rates['none'][what]) / scale:9{fmt}}" + "".join(
+            f"   {m} {med(rates[m][what]) / scale:9{fmt}} ({med(ratios[m][what]):6.1%})" for m in by_label)
+            + f"   (target {target})")
 
 
 if __name__ == "__main__":

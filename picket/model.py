@@ -320,30 +320,52 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class EndpointRules:
-    """One endpoint with its rule set per direction (``None``: not isolated, all allowed)."""
+    """One endpoint with its rule set per direction (``None``: not isolated, all allowed).
+
+    ``staged_ingress`` / ``staged_egress``: audit mode. Present only when a staged policy
+    (``picket.dev/audit: "true"`` on a NetworkPolicy) selects the endpoint in that direction:
+    the rule set as it WOULD be with the staged policies enforced too. The agent never drops
+    by it; it logs and counts what it would drop. ``ingress``/``egress`` never contain staged
+    policies."""
 
     endpoint: Endpoint
     ingress: RuleSet | None = None
     egress: RuleSet | None = None
+    staged_ingress: RuleSet | None = None
+    staged_egress: RuleSet | None = None
 
-    def rule_set(self, direction: Direction) -> RuleSet | None:
+    def rule_set(self, direction: Direction, staged: bool = False) -> RuleSet | None:
+        """The enforced rule set, or with ``staged`` the one audit mode evaluates (the enforced
+        one where no staged policy applies)."""
+        if staged:
+            would = self.staged_ingress if direction is Direction.INGRESS else self.staged_egress
+            if would is not None:
+                return would
         return self.ingress if direction is Direction.INGRESS else self.egress
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "endpoint": self.endpoint.to_dict(),
             "ingress": self.ingress.to_dict() if self.ingress else None,
             "egress": self.egress.to_dict() if self.egress else None,
         }
+        if self.staged_ingress is not None:
+            out["stagedIngress"] = self.staged_ingress.to_dict()
+        if self.staged_egress is not None:
+            out["stagedEgress"] = self.staged_egress.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EndpointRules:
         try:
             ing, eg = data.get("ingress"), data.get("egress")
+            s_ing, s_eg = data.get("stagedIngress"), data.get("stagedEgress")
             return cls(
                 Endpoint.from_dict(data["endpoint"]),
                 RuleSet.from_dict(ing) if ing else None,
                 RuleSet.from_dict(eg) if eg else None,
+                RuleSet.from_dict(s_ing) if s_ing else None,
+                RuleSet.from_dict(s_eg) if s_eg else None,
             )
         except (KeyError, TypeError) as exc:
             raise ModelError(f"endpoint rules: {exc}") from exc
@@ -385,12 +407,21 @@ class Compiled:
     peer_sets: Mapping[str, PeerSet] = field(default_factory=dict)
     problems: tuple[Problem, ...] = ()
 
+    def staged(self) -> Compiled:
+        """Audit mode's view: every endpoint's staged rule sets in place of its enforced ones."""
+        eps = {k: EndpointRules(e.endpoint, e.rule_set(Direction.INGRESS, True), e.rule_set(Direction.EGRESS, True))
+               for k, e in self.endpoints.items()}
+        return Compiled(eps, self.peer_sets, self.problems)
+
+    def has_staged(self) -> bool:
+        return any(e.staged_ingress is not None or e.staged_egress is not None for e in self.endpoints.values())
+
     def for_node(self, node: str) -> Compiled:
         """The part one node's agent needs: its endpoints and the peer sets they use."""
         eps = {k: e for k, e in self.endpoints.items() if e.endpoint.node == node}
         used: set[str] = set()
         for e in eps.values():
-            for rs in (e.ingress, e.egress):
+            for rs in (e.ingress, e.egress, e.staged_ingress, e.staged_egress):
                 if rs is not None:
                     used |= rs.peer_set_names()
         return Compiled(eps, {n: s for n, s in self.peer_sets.items() if n in used}, ())

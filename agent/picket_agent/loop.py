@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from picket.model import Compiled
-from picket_agent.kernel.applier import Applier, ApplyReport
+from picket_agent.kernel.applier import ApplyReport
+from picket_agent.kernel.families import NodeDataplane
 from picket_agent.rendering.desired import Desired
 from picket_agent.rendering.renderer import RenderCache, render
 from picket_agent.rulesfile import Feed, merge_last_good
@@ -45,7 +46,7 @@ class SyncLoop:
     def __init__(
         self,
         settings: AgentSettings,
-        dataplane: Applier,
+        dataplane: NodeDataplane,
         on_applied: AppliedCallback | None = None,
         observer: object | None = None,
     ) -> None:

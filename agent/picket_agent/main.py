@@ -41,13 +41,13 @@ def main(argv: Sequence[str]) -> int:
     if settings.print_only:
         return _print(settings)
     from picket_agent.kernel import backend
-    detected = backend.detect()
+    detected = backend.choose(settings.iptables_backend)
     log.info("iptables backend: %s (%s); %s", detected.mode, detected.reason, detected.advice())
     log.info("host failsafe ports in %s, out %s", ",".join(settings.render.failsafe_inbound) or "none",
              ",".join(settings.render.failsafe_outbound) or "none")
     if settings.cleanup:
         return _cleanup(settings)
-    loop = _make_loop(settings)
+    loop = _make_loop(settings, detected.mode)
     if settings.once:
         assert settings.rules_file is not None
         if not _submit_file(loop, settings.rules_file):
@@ -56,18 +56,15 @@ def main(argv: Sequence[str]) -> int:
     return _serve(settings, loop)
 
 
-def _make_loop(settings: AgentSettings) -> SyncLoop:
-    from picket_agent.kernel.applier import Applier
-    from picket_agent.kernel.ipsets import IpsetIO
-    from picket_agent.kernel.iptables import IptablesIO
+def _make_loop(settings: AgentSettings, mode: str) -> SyncLoop:
+    from picket_agent.kernel import families
 
     observer = None
     if settings.metrics_port:
         from picket_agent.metrics import Metrics
 
         observer = Metrics(settings)
-    applier = Applier(IptablesIO(settings.xtables_lock), IpsetIO())
-    loop = SyncLoop(settings, applier, observer=observer)
+    loop = SyncLoop(settings, families.build(settings.xtables_lock, mode), observer=observer)
     if observer is not None:
         observer.start(loop)
     return loop
@@ -92,10 +89,10 @@ def _serve(settings: AgentSettings, loop: SyncLoop) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _stop)
     workers: list[threading.Thread] = []
-    if settings.render.log_drops:
-        from picket_agent.kernel.droplog import DropLog
+    # Always: audit mode's would-be drops are logged whether or not --log-drops logs the real ones.
+    from picket_agent.kernel.droplog import DropLog
 
-        workers.append(threading.Thread(target=DropLog(settings, loop).run, args=(stop,), daemon=True))
+    workers.append(threading.Thread(target=DropLog(settings, loop).run, args=(stop,), daemon=True))
     if settings.rules_file is not None:
         workers.append(threading.Thread(target=_watch_file, args=(settings.rules_file, loop, stop), daemon=True))
     else:
@@ -150,14 +147,30 @@ def _print(settings: AgentSettings) -> int:
 
 
 def _cleanup(settings: AgentSettings) -> int:
+    """Every table picket may have written (both backends, both families), then every ipset."""
     from picket_agent.kernel.ipsets import IpsetIO
-    from picket_agent.kernel.iptables import IptablesIO
+    from picket_agent.kernel.iptables import DataplaneError, IptablesIO
+    from picket_agent.kernel.migration import LegacyLeftovers
+    from picket_agent.kernel.restore import RestoreTables
     from picket_agent.rendering import naming
 
-    chains = IptablesIO(settings.xtables_lock).remove_everything()
-    sets = IpsetIO()
-    owned = list(sets.list_owned())
-    refused = sets.destroy_quietly(owned)
-    log.info("cleanup: removed %d chains and %d ipsets (prefixes %s, %s)", chains, len(owned) - len(refused),
+    chains = 0
+    failed = False
+    if LegacyLeftovers(settings.xtables_lock).present():
+        chains += IptablesIO(settings.xtables_lock).remove_everything()
+    for mode, family in (("nft", 4), ("nft", 6), ("legacy", 6)):
+        try:
+            chains += RestoreTables(family, mode, settings.xtables_lock).remove_everything()
+        except DataplaneError as exc:
+            log.error("cleanup of %s IPv%d: %s", mode, family, exc)
+            failed = True
+    destroyed = 0
+    for family in (4, 6):
+        sets = IpsetIO(family)
+        owned = list(sets.list_owned())
+        refused = sets.destroy_quietly(owned)
+        destroyed += len(owned) - len(refused)
+        failed = failed or bool(refused)
+    log.info("cleanup: removed %d chains and %d ipsets (prefixes %s, %s)", chains, destroyed,
              naming.CHAIN_PREFIX, naming.SET_PREFIX)
-    return 0 if not refused else 1
+    return 1 if failed else 0

@@ -1,9 +1,9 @@
 """Prometheus metrics of the agent (``--metrics-port``); each metric is described in README.md (agent, Metrics).
 
 Sync metrics are recorded by the ``SyncLoop`` (``record_sync``). Drop counts are not kept in
-Python: at scrape time the collector reads the kernel's counters (``iptables-legacy-save -c``)
-of the DROP rule at the end of every ``PICKET-DROP-*`` chain, and labels them with the endpoint,
-direction and policy that chain stands for (``Desired.drops``). Counters survive agent
+Python: at scrape time the collector reads the kernel's counters (``ip[6]tables-<backend>-save -c``)
+of the DROP rule at the end of every ``PICKET-DROP-*`` chain (IPv4 and IPv6 tables summed), and
+labels them with the endpoint, direction and policy that chain stands for (``Desired.drops``). Counters survive agent
 restarts because unchanged chains are never rewritten.
 """
 
@@ -56,12 +56,22 @@ class Metrics:
         self.ipsets.set(len(desired.sets))
 
 
-def drop_counts(desired: Desired, saved: Any) -> Iterator[tuple[tuple[str, str, str], int, int]]:
-    """((endpoint, direction, policy), packets, bytes) for every drop chain, from kernel counters."""
-    for drop in desired.drops.values():
-        rules = saved.chains.get(drop.chain, [])
-        if rules:
-            (packets, octets), _ = rules[-1]  # the DROP rule ends the chain (after the optional NFLOG)
+def drop_counts(desired: Desired, saved: Any, audit: bool = False) -> Iterator[tuple[tuple[str, str, str], int, int]]:
+    """((endpoint, direction, policy), packets, bytes) for every drop chain, from kernel counters;
+    ``saved`` is a table or a list of them (IPv4 and IPv6: a drop chain's counts are summed).
+    ``audit``: audit mode's would-be drops instead (staged rule sets; never dropped)."""
+    tables = saved if isinstance(saved, list) else [saved]
+    for drop in desired.all_drops().values():
+        if drop.audit is not audit:
+            continue
+        packets = octets = 0
+        found = False
+        for table in tables:
+            rules = table.chains.get(drop.chain, [])
+            if rules:
+                (p, b), _ = rules[-1]  # the DROP rule ends the chain (after the optional NFLOG)
+                packets, octets, found = packets + p, octets + b, True
+        if found:
             yield (drop.endpoint, drop.direction.value.lower(), drop.policy), packets, octets
 
 
@@ -74,15 +84,20 @@ class _DropCollector:
         packets = CounterMetricFamily("picket_dropped_packets", "Packets dropped, per endpoint, direction and policy "
                                       "(or tier default).", labels=labels)
         octets = CounterMetricFamily("picket_dropped_bytes", "Bytes dropped, same labels.", labels=labels)
+        would = CounterMetricFamily("picket_audit_would_drop_packets", "Audit mode: packets a staged policy would "
+                                    "have dropped (not dropped), per endpoint, direction and policy.", labels=labels)
         loop = self.metrics.loop
         desired = getattr(loop, "last_desired", None)
         if desired is not None:
-            saved = loop.dataplane.tables.read()
+            saved = loop.dataplane.read_all()
             for key, p, b in drop_counts(desired, saved):
                 packets.add_metric(list(key), p)
                 octets.add_metric(list(key), b)
+            for key, p, _ in drop_counts(desired, saved, audit=True):
+                would.add_metric(list(key), p)
         yield packets
         yield octets
+        yield would
 
     def describe(self) -> list[Any]:
         return []

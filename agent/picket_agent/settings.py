@@ -4,7 +4,8 @@
 problems at once. Nothing else in the agent reads ``os.environ``. Environment variables (the
 DaemonSet sets them): ``NODE_NAME`` (``--node``), ``PICKET_METRICS_PORT``, ``PICKET_LOG_DROPS``,
 ``PICKET_FAILSAFE_INBOUND`` / ``PICKET_FAILSAFE_OUTBOUND`` (``--failsafe-*``; the operator reads
-the same two, and manifests/ sets both from the ConfigMap ``picket-failsafe``).
+the same two, and manifests/ sets both from the ConfigMap ``picket-failsafe``),
+``PICKET_IPTABLES_BACKEND`` (``--iptables-backend``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class AgentSettings:
     xtables_lock: str = "/run/xtables.lock"
     pod_network: str = "off"  # off | auto | on (podnetfeed.py)
     cni_conf_dir: str = "/etc/cni/net.d"
+    iptables_backend: str = "auto"  # auto (detected as kube-proxy does), legacy or nft
     render: RenderSettings = field(default_factory=RenderSettings)
 
 
@@ -66,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="API mode: provide the pod network (ptp CNI configuration, routes to other nodes' "
                    "podCIDRs); auto: only where no other CNI is configured")
     p.add_argument("--cni-conf-dir", default="/etc/cni/net.d")
+    p.add_argument("--iptables-backend", choices=["auto", "legacy", "nft"],
+                   help="where picket's chains go (default: $PICKET_IPTABLES_BACKEND, else auto: as kube-proxy)")
     return p
 
 
@@ -91,6 +95,9 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> AgentSett
     outbound_text = args.failsafe_outbound if args.failsafe_outbound is not None else environ.get(FAILSAFE_ENV_OUT)
     inbound = _ports(inbound_text, DEFAULT_INBOUND, "--failsafe-inbound", problems)
     outbound = _ports(outbound_text, DEFAULT_OUTBOUND, "--failsafe-outbound", problems)
+    backend = args.iptables_backend or environ.get("PICKET_IPTABLES_BACKEND", "") or "auto"
+    if backend not in ("auto", "legacy", "nft"):
+        problems.append(f"$PICKET_IPTABLES_BACKEND {backend!r}: expected auto, legacy or nft")
     if problems:
         raise SettingsError(problems)
     log_drops = args.log_drops or environ.get("PICKET_LOG_DROPS", "") in ("1", "true", "yes")
@@ -100,7 +107,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> AgentSett
         metrics_port=metrics, metrics_address=args.metrics_address, resync_seconds=args.resync_seconds,
         min_sync_interval=args.min_sync_interval, cleanup=args.cleanup, print_only=args.print_only,
         kubeconfig=args.kubeconfig, xtables_lock=args.xtables_lock, pod_network=args.pod_network,
-        cni_conf_dir=args.cni_conf_dir, render=render,
+        cni_conf_dir=args.cni_conf_dir, iptables_backend=backend, render=render,
     )
 
 

@@ -8,6 +8,9 @@ namespace and moved into pod namespaces, and ``ip_forward`` is enabled inside no
 A node is a namespace routing point-to-point veths like kindnet/Calico: the pod has its /32 and
 a default route via 169.254.1.1 (a permanent neighbour entry for the host side's MAC), the
 node a /32 route per pod. Two nodes are joined by one veth pair with a route per pod CIDR.
+IPv6 (``add_pod(..., ip6=...)``, ``link_nodes(..., v6=...)``) is routed the same way but
+with REAL neighbour discovery, no static entries: the pod's default route is via the node
+side's link-local ``fe80::1``, and addresses skip DAD (``nodad``) so they are usable at once.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from picket.model import Compiled
 
@@ -45,16 +50,29 @@ def sweep(prefix: str = "pkt-") -> None:
             sh("ip", "netns", "del", name, check=False)
 
 
+BACKENDS = ("legacy", "nft")  # the kernel tests run against both iptables backends
+
+
 @dataclass
 class Topology:
     tag: str  # short: goes into names, at most 4 characters
+    backend: str = "legacy"  # the agent's --iptables-backend: where its chains go
     nodes: dict[str, str] = field(default_factory=dict)  # node name -> netns
     pods: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # key -> (netns, ip, node)
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
+    ip6s: dict[str, str] = field(default_factory=dict)  # key -> IPv6 address (dual-stack and IPv6-only pods)
     _links: int = 0
 
     def ns(self, node: str) -> str:
         return self.nodes[node]
+
+    def tool(self, family: int = 4) -> str:
+        """The iptables binary of this topology's backend, e.g. ``ip6tables-nft``."""
+        return f"{'ip6tables' if family == 6 else 'iptables'}-{self.backend}"
+
+    def save(self, node: str = "n1", family: int = 4, counters: bool = True) -> str:
+        """``<tool>-save [-c] -t filter`` inside a node."""
+        return self.in_node(node, f"{self.tool(family)}-save", *(["-c"] if counters else []), "-t", "filter").stdout
 
     def add_node(self, node: str, node_ip: str) -> str:
         ns = f"pkt-{self.tag}-{node}"
@@ -62,10 +80,12 @@ class Topology:
         self.nodes[node] = ns
         sh("ip", "-n", ns, "link", "set", "lo", "up")
         sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
         sh("ip", "-n", ns, "addr", "add", f"{node_ip}/32", "dev", "lo")  # the node's own address
         return ns
 
-    def add_pod(self, key: str, ip: str, node: str) -> str:
+    def add_pod(self, key: str, ip: str, node: str, ip6: str = "") -> str:
+        """A pod with IPv4 address ``ip`` (and IPv6 ``ip6``: dual-stack; ``ip`` "" for IPv6 only)."""
         self._links += 1
         ns = f"pkt-{self.tag}-p{self._links}"
         host_if = f"pk{self.tag}{self._links}"
@@ -73,38 +93,60 @@ class Topology:
         sh("ip", "netns", "add", ns)
         sh("ip", "-n", node_ns, "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", ns)
         sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "-n", ns, "addr", "add", f"{ip}/32", "dev", "eth0")
+        if ip:
+            sh("ip", "-n", ns, "addr", "add", f"{ip}/32", "dev", "eth0")
+        if ip6:
+            sh("ip", "-n", ns, "addr", "add", f"{ip6}/128", "dev", "eth0", "nodad")
+            sh("ip", "-n", node_ns, "addr", "add", "fe80::1/64", "dev", host_if, "nodad")
         sh("ip", "-n", ns, "link", "set", "eth0", "up")
         sh("ip", "-n", node_ns, "link", "set", host_if, "up")
-        mac = json.loads(sh("ip", "-j", "-n", node_ns, "link", "show", host_if).stdout)[0]["address"]
-        sh("ip", "-n", ns, "route", "add", "169.254.1.1", "dev", "eth0")
-        sh("ip", "-n", ns, "neigh", "add", "169.254.1.1", "lladdr", mac, "dev", "eth0", "nud", "permanent")
-        sh("ip", "-n", ns, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0")
-        sh("ip", "-n", node_ns, "route", "add", f"{ip}/32", "dev", host_if)
-        self.pods[key] = (ns, ip, node)
+        if ip:
+            mac = json.loads(sh("ip", "-j", "-n", node_ns, "link", "show", host_if).stdout)[0]["address"]
+            sh("ip", "-n", ns, "route", "add", "169.254.1.1", "dev", "eth0")
+            sh("ip", "-n", ns, "neigh", "add", "169.254.1.1", "lladdr", mac, "dev", "eth0", "nud", "permanent")
+            sh("ip", "-n", ns, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0")
+            sh("ip", "-n", node_ns, "route", "add", f"{ip}/32", "dev", host_if)
+        if ip6:
+            sh("ip", "-n", ns, "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0")
+            sh("ip", "-n", node_ns, "-6", "route", "add", f"{ip6}/128", "dev", host_if)
+            self.ip6s[key] = ip6
+        self.pods[key] = (ns, ip or ip6, node)
         return ns
 
-    def link_nodes(self, a: str, a_ip: str, b: str, b_ip: str, routes: dict[str, list[str]]) -> None:
-        """Join two nodes; ``routes[node]`` are the CIDRs reachable through the other one."""
+    def link_nodes(
+        self, a: str, a_ip: str, b: str, b_ip: str, routes: dict[str, list[str]], v6: tuple[str, str] | None = None
+    ) -> None:
+        """Join two nodes; ``routes[node]`` are the CIDRs reachable through the other one (IPv6
+        CIDRs among them go via the nodes' ``v6`` addresses, a /64 on the link)."""
         na, nb = self.nodes[a], self.nodes[b]
         sh("ip", "-n", na, "link", "add", "pklink", "type", "veth", "peer", "name", "pklink", "netns", nb)
-        for ns, ip in ((na, a_ip), (nb, b_ip)):
+        for ns, ip, ip6 in ((na, a_ip, v6[0] if v6 else ""), (nb, b_ip, v6[1] if v6 else "")):
             sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "pklink")
+            if ip6:
+                sh("ip", "-n", ns, "addr", "add", f"{ip6}/64", "dev", "pklink", "nodad")
             sh("ip", "-n", ns, "link", "set", "pklink", "up")
-        for cidr in routes.get(a, []):
-            sh("ip", "-n", na, "route", "add", cidr, "via", b_ip)
-        for cidr in routes.get(b, []):
-            sh("ip", "-n", nb, "route", "add", cidr, "via", a_ip)
+        for ns, cidrs, via, via6 in ((na, routes.get(a, []), b_ip, v6[1] if v6 else ""),
+                                     (nb, routes.get(b, []), a_ip, v6[0] if v6 else "")):
+            for cidr in cidrs:
+                sh("ip", "-n", ns, "route", "add", cidr, "via", via6 if ":" in cidr else via)
 
     def ip(self, key: str) -> str:
         return self.pods[key][1]
 
     def listen(self, key: str, tcp: tuple[int, ...] = (), udp: tuple[int, ...] = ()) -> None:
+        """TCP echo and UDP echo servers, on IPv4 and, for a pod with an IPv6 address, on IPv6."""
         ns = self.pods[key][0]
+        v4 = self.pods[key][1] != self.ip6s.get(key)
         for port in tcp:
-            self._spawn(ns, ["socat", f"TCP-LISTEN:{port},fork,reuseaddr", "PIPE"])
+            if v4:
+                self._spawn(ns, ["socat", f"TCP-LISTEN:{port},fork,reuseaddr", "PIPE"])
+            if key in self.ip6s:
+                self._spawn(ns, ["socat", f"TCP6-LISTEN:{port},fork,reuseaddr,ipv6only=1", "PIPE"])
         for port in udp:
-            self._spawn(ns, ["socat", f"UDP-RECVFROM:{port},fork", "PIPE"])  # echoes the datagram
+            if v4:
+                self._spawn(ns, ["socat", f"UDP-RECVFROM:{port},fork", "PIPE"])  # echoes the datagram
+            if key in self.ip6s:
+                self._spawn(ns, ["socat", f"UDP6-RECVFROM:{port},fork,ipv6only=1", "PIPE"])
         time.sleep(0.3)
 
     def _spawn(self, ns: str, argv: list[str]) -> subprocess.Popen[str]:
@@ -114,10 +156,10 @@ class Topology:
         self.procs.append(proc)
         return proc
 
-    def probe(self, src: str, dst: str, proto: str, port: int) -> bool:
-        """One nc probe from pod ``src`` to pod ``dst`` (a key) or an address."""
+    def probe(self, src: str, dst: str, proto: str, port: int, family: int = 4) -> bool:
+        """One nc probe from pod ``src`` to pod ``dst`` (a key: its IPv4, or IPv6 address) or an address."""
         ns = self.pods[src][0]
-        ip = self.pods[dst][1] if dst in self.pods else dst
+        ip = dst if dst not in self.pods else self.ip6s[dst] if family == 6 else self.pods[dst][1]
         if proto == "tcp":  # -w 2 leaves room for one SYN retransmission
             return sh("ip", "netns", "exec", ns, "nc", "-z", "-w", "2", ip, str(port), check=False).returncode == 0
         for _ in range(2):  # a UDP datagram may be lost; a blocked one never gets an answer
@@ -126,14 +168,15 @@ class Topology:
                 return True
         return False
 
-    def probes(self, cases: list[tuple[str, str, str, int]]) -> list[bool]:
+    def probes(self, cases: Sequence[tuple[Any, ...]]) -> list[bool]:
+        """Probes in parallel: (src, dst, proto, port[, family])."""
         with ThreadPoolExecutor(max_workers=8) as pool:
             return list(pool.map(lambda c: self.probe(*c), cases))
 
     def _agent_argv(self, node: str, rules: str, *extra: str) -> list[str]:
         """``picket agent --rules FILE ...`` inside the node's namespace, as a hostNetwork pod runs."""
         return ["ip", "netns", "exec", self.nodes[node], sys.executable, "-m", "picket.cli", "agent", "--rules", rules,
-                *extra]
+                "--iptables-backend", self.backend, *extra]
 
     def agent(
         self, node: str, compiled: Compiled | dict, *extra: str, check: bool = True

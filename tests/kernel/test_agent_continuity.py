@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from picket.model import Compiled, Direction, Protocol
-from tests.kernel.netns_topology import Topology
+from tests.kernel.netns_topology import BACKENDS, Topology
 from tests.unit.agent.agent_builders import compiled, ep, ip_set, k8s, pod, rule
 
 pytestmark = pytest.mark.kernel
@@ -39,9 +39,9 @@ def state(variant: int) -> Compiled:
     )
 
 
-@pytest.fixture()
-def topo() -> Topology:
-    t = Topology("agc")
+@pytest.fixture(params=BACKENDS)
+def topo(request: pytest.FixtureRequest) -> Topology:
+    t = Topology("agc", request.param)
     try:
         t.add_node("n1", "192.168.74.1")
         t.add_pod("x/a", A, "n1")

@@ -20,7 +20,7 @@ import pytest
 
 from picket.model import Action, Compiled, Direction, Protocol
 from picket_agent.rendering.renderer import RenderSettings, render
-from tests.kernel.netns_topology import ENV, Topology
+from tests.kernel.netns_topology import BACKENDS, ENV, Topology
 from tests.unit.agent.agent_builders import compiled, ep, ip_set, k8s, net_set, pod, port_set, rule, tier, tiers
 
 pytestmark = pytest.mark.kernel
@@ -28,9 +28,9 @@ ING, EGR = Direction.INGRESS, Direction.EGRESS
 A, B = "10.72.1.2", "10.72.1.3"
 
 
-@pytest.fixture()
-def topo() -> Topology:
-    t = Topology("agd")
+@pytest.fixture(params=BACKENDS)
+def topo(request: pytest.FixtureRequest) -> Topology:
+    t = Topology("agd", request.param)
     try:
         t.add_node("n1", "192.168.73.1")
         t.add_pod("x/a", A, "n1")
@@ -57,7 +57,7 @@ def state(members: tuple[str, ...] = (B,), extra_pod: bool = False) -> Compiled:
 
 
 def save(topo: Topology) -> str:
-    return topo.in_node("n1", "iptables-legacy-save", "-c", "-t", "filter").stdout
+    return topo.save("n1")
 
 
 def picket_lines(text: str) -> list[str]:
@@ -97,8 +97,8 @@ def test_drift_is_repaired_and_logged(topo: Topology, tmp_path) -> None:  # type
     try:
         _wait_for(lambda: "PICKET-POD-INGRESS" in save(topo))
         chain = next(line[1:].split()[0] for line in save(topo).splitlines() if line.startswith(":PICKET-TIER"))
-        topo.in_node("n1", "iptables-legacy", "-I", chain, "1", "-j", "RETURN")  # someone opens x/a up
-        topo.in_node("n1", "iptables-legacy", "-D", "FORWARD", "1")  # and unhooks us
+        topo.in_node("n1", topo.tool(), "-I", chain, "1", "-j", "RETURN")  # someone opens x/a up
+        topo.in_node("n1", topo.tool(), "-D", "FORWARD", "1")  # and unhooks us
         _wait_for(lambda: f"-A {chain} -j RETURN" not in save(topo) and "-j PICKET-FORWARD" in save(topo))
     finally:
         agent.terminate()
@@ -119,9 +119,9 @@ def test_ipset_membership_changes_by_swap_without_touching_rules(topo: Topology)
 
 
 def test_foreign_rules_and_chains_survive(topo: Topology) -> None:
-    topo.in_node("n1", "iptables-legacy", "-N", "FOREIGN")
-    topo.in_node("n1", "iptables-legacy", "-A", "FOREIGN", "-p", "tcp", "--dport", "9", "-j", "DROP")
-    topo.in_node("n1", "iptables-legacy", "-A", "FORWARD", "-j", "FOREIGN")
+    topo.in_node("n1", topo.tool(), "-N", "FOREIGN")
+    topo.in_node("n1", topo.tool(), "-A", "FOREIGN", "-p", "tcp", "--dport", "9", "-j", "DROP")
+    topo.in_node("n1", topo.tool(), "-A", "FORWARD", "-j", "FOREIGN")
     topo.in_node("n1", "ipset", "create", "foreign-set", "hash:ip")
     topo.agent("n1", state())
     topo.agent("n1", compiled([]))  # everything of ours removed again
@@ -149,6 +149,8 @@ def test_the_xtables_lock_is_respected(topo: Topology) -> None:
                 "agent",
                 "--rules",
                 f.name,
+                "--iptables-backend",
+                topo.backend,
                 "--once",
             ],
             env=ENV,
@@ -194,7 +196,7 @@ def test_unknown_schema_version_changes_nothing(topo: Topology) -> None:
 
 
 def test_kernel_prints_every_rule_as_rendered(topo: Topology) -> None:
-    """The diff is exact only if iptables-legacy-save prints what the renderer prints (incl. SCTP)."""
+    """The diff is exact only if <backend>-save prints what the renderer prints (incl. SCTP)."""
     rich = compiled(
         [
             ep(
@@ -234,7 +236,7 @@ def test_kernel_prints_every_rule_as_rendered(topo: Topology) -> None:
     want = sorted(line for line in desired.save_text().splitlines() if line.startswith("-A"))
     have = sorted(
         line
-        for line in topo.in_node("n1", "iptables-legacy-save", "-t", "filter").stdout.splitlines()
+        for line in topo.save("n1", counters=False).splitlines()
         if line.startswith("-A")
     )
     assert have == want

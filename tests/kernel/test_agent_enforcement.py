@@ -16,7 +16,7 @@ import pytest
 
 from picket.evaluating import connection_allowed
 from picket.model import Action, Compiled, Direction, Protocol
-from tests.kernel.netns_topology import Topology
+from tests.kernel.netns_topology import BACKENDS, Topology
 from tests.unit.agent.agent_builders import compiled, ep, ip_set, k8s, net_set, pod, port_set, rule
 
 pytestmark = pytest.mark.kernel
@@ -28,9 +28,9 @@ UDP_PORTS = (53, 54)
 ING, EGR = Direction.INGRESS, Direction.EGRESS
 
 
-@pytest.fixture(scope="module")
-def topo() -> Topology:
-    t = Topology("age")
+@pytest.fixture(scope="module", params=BACKENDS)
+def topo(request: pytest.FixtureRequest) -> Topology:
+    t = Topology("age", request.param)
     try:
         t.add_node("n1", "192.168.71.1")
         t.add_node("n2", "192.168.72.1")

@@ -21,7 +21,7 @@ import pytest
 from picket.evaluating import connection_allowed
 from picket.model import Compiled, Protocol
 from picket_operator.compiler.compiling import compile_cluster
-from tests.kernel.netns_topology import Topology
+from tests.kernel.netns_topology import BACKENDS, Topology
 
 pytestmark = pytest.mark.kernel
 
@@ -71,9 +71,9 @@ CASES: dict[str, tuple[list[dict[str, Any]], Callable[[str, int], bool]]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def topo() -> Iterator[Topology]:
-    t = Topology("agh")
+@pytest.fixture(scope="module", params=BACKENDS)
+def topo(request: pytest.FixtureRequest) -> Iterator[Topology]:
+    t = Topology("agh", request.param)
     try:
         t.add_node("n1", "192.168.73.1")
         t.add_node("n2", "192.168.74.1")

@@ -7,7 +7,9 @@
 2. under ``/run/xtables.lock``: read the filter table, plan per chain (``diffing``), and if
    anything differs write it in ONE python-iptables commit; an unchanged table is not written
    at all, so counters and the kernel's rule generation stay as they were;
-3. ipsets that no rule needs any more are destroyed (after the commit dropped their users).
+3. on an nft node, legacy chains an earlier picket left are removed (``migration``), still
+   under the lock and after the new rules are in, so nothing is unenforced in between;
+4. ipsets that no rule needs any more are destroyed (after the commits dropped their users).
 
 A failure raises; nothing already enforced is removed first, so the last good state stays.
 The kernel I/O lives in ``dataplane`` (iptables) and ``ipsets``; this module only orders it.
@@ -35,6 +37,11 @@ class TableIO(Protocol):
     def forget_sets(self, names: set[str]) -> None: ...
 
 
+class Leftovers(Protocol):
+    def present(self) -> bool: ...
+    def remove(self) -> int: ...
+
+
 class SetIO(Protocol):
     def list_owned(self, expected: Mapping[str, SetSpec] | None = None) -> dict[str, ActualSet]: ...
     def create(self, specs: Sequence[SetSpec]) -> None: ...
@@ -50,6 +57,7 @@ class ApplyReport:
     sets_created: int = 0
     sets_swapped: int = 0
     sets_destroyed: int = 0
+    legacy_chains_removed: int = 0  # migration: chains an earlier legacy-writing picket left
     repairs: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
     elapsed: float = 0.0
@@ -57,17 +65,28 @@ class ApplyReport:
     @property
     def wrote(self) -> bool:
         return any((self.chains_written, self.chains_deleted, self.hooks_fixed, self.sets_created,
-                    self.sets_swapped, self.sets_destroyed))
+                    self.sets_swapped, self.sets_destroyed, self.legacy_chains_removed))
 
     def summary(self) -> str:
+        migrated = f"; legacy chains removed={self.legacy_chains_removed}" if self.legacy_chains_removed else ""
         return (f"chains written={self.chains_written} deleted={self.chains_deleted} hooks fixed={self.hooks_fixed}; "
-                f"ipsets created={self.sets_created} swapped={self.sets_swapped} destroyed={self.sets_destroyed}")
+                f"ipsets created={self.sets_created} swapped={self.sets_swapped} destroyed={self.sets_destroyed}"
+                + migrated)
+
+    def __add__(self, other: ApplyReport) -> ApplyReport:
+        return ApplyReport(
+            self.chains_written + other.chains_written, self.chains_deleted + other.chains_deleted,
+            self.hooks_fixed + other.hooks_fixed, self.sets_created + other.sets_created,
+            self.sets_swapped + other.sets_swapped, self.sets_destroyed + other.sets_destroyed,
+            self.legacy_chains_removed + other.legacy_chains_removed, self.repairs + other.repairs,
+            self.problems + other.problems, self.elapsed + other.elapsed)
 
 
 class Applier:
-    def __init__(self, tables: TableIO, sets: SetIO) -> None:
+    def __init__(self, tables: TableIO, sets: SetIO, leftovers: Leftovers | None = None) -> None:
         self.tables = tables
         self.sets = sets
+        self.leftovers = leftovers
         self._sets: dict[str, ActualSet] | None = None  # what the last apply left in the kernel
 
     def apply(self, desired: Desired, previous: Desired | None = None, verify: bool = True) -> ApplyReport:
@@ -89,6 +108,8 @@ class Applier:
             plan = plan_table(desired, saved, None if trusted else previous)
             if not plan.empty:
                 self.tables.write(plan, saved)
+            retired = self.leftovers.remove() if self.leftovers is not None and not trusted and \
+                self.leftovers.present() else 0
         refused = self.sets.destroy_quietly(set_plan.destroy)
         self._sets = {n: ActualSet(s.kind.value, frozenset(s.members), frozenset(s.nomatch))
                       for n, s in desired.sets.items()}
@@ -99,6 +120,7 @@ class Applier:
             sets_created=len(set_plan.create),
             sets_swapped=len(set_plan.replace),
             sets_destroyed=len(set_plan.destroy) - len(refused),
+            legacy_chains_removed=retired,
             repairs=plan.repairs + set_plan.repairs,
             problems=tuple(f"ipset not destroyed: {r}" for r in refused),
             elapsed=time.perf_counter() - start,

@@ -6,11 +6,12 @@ exist in the nft backend, the node is nft; if they exist in legacy, legacy; othe
 rules (``^-`` lines) each backend's ``-save`` prints: 10 or more legacy rules, or at least as
 many legacy as nft, means legacy. We ignore our own ``PICKET-`` lines when counting.
 
-What we do about it: python-iptables (libiptc) only speaks legacy, so picket's rules are
-always legacy rules. The kernel evaluates both backends' hooks; a packet must get through
-both, so a drop in either wins and our drops hold on an nft node too. Someone inspecting an nft
-node with the default ``iptables`` will not see them: use ``iptables-legacy-save``. ``main``
-logs the detected mode and this consequence once at start-up.
+What we do about it: picket's chains go where the node's iptables lives, beside kube-proxy's.
+On a legacy node python-iptables writes the IPv4 table (``iptables``) and ``ip6tables-legacy-restore``
+the IPv6 one; on an nft node ``ip[6]tables-nft-restore`` writes both (``restore``), and any
+legacy chains an earlier picket left there are removed in the same sync (``migration``).
+``--iptables-backend legacy|nft`` (``PICKET_IPTABLES_BACKEND``) overrides the detection.
+``main`` logs the mode and why once at start-up.
 """
 
 from __future__ import annotations
@@ -28,9 +29,15 @@ class Backend:
 
     def advice(self) -> str:
         if self.mode == "legacy":
-            return "node uses iptables-legacy; picket writes legacy rules alongside (inspect: iptables-legacy-save)"
-        return ("node uses iptables-nft; picket writes iptables-legacy rules (python-iptables speaks legacy only); "
-                "the kernel evaluates both and a drop in either wins; inspect picket's rules with iptables-legacy-save")
+            return "picket writes iptables-legacy rules (inspect: iptables-legacy-save, ip6tables-legacy-save)"
+        return "picket writes iptables-nft rules beside kube-proxy's (inspect: iptables-nft-save, ip6tables-nft-save)"
+
+
+def choose(setting: str) -> Backend:
+    """``auto`` detects; ``legacy`` or ``nft`` is taken as given."""
+    if setting in ("legacy", "nft"):
+        return Backend(setting, "set by --iptables-backend")
+    return detect()
 
 
 def decide(legacy_mangle: str, nft_mangle: str, legacy_all: str, nft_all: str) -> Backend:

@@ -1,12 +1,14 @@
 """The drop log: reads the NFLOG group the drop chains log to and prints readable lines.
 
     DROP x/b -> x/a tcp/80 ingress: no policy of tier k8s allows it
+    WOULD DROP x/b -> x/a tcp/80 ingress: no policy of tier k8s allows it (staged: NetworkPolicy x/deny)
 
 With ``--log-drops`` every ``PICKET-DROP-*`` chain starts with ``-j NFLOG --nflog-prefix
 picket:<id> --nflog-group G``. This module binds a raw ``NETLINK_NETFILTER`` socket to group G
 (nfnetlink_log: ``NFULNL_CFG_CMD_BIND`` then copy-packet mode), and for every packet maps the
-prefix's id back to the endpoint, direction and reason (``Desired.drops`` of the last sync) and
-the addresses back to endpoint keys. Runs in its own thread in the agent's network namespace.
+prefix's id back to the endpoint, direction and reason (``Desired.drops`` of the last sync;
+audit mode's would-be drops, which always NFLOG, too) and the addresses back to endpoint keys.
+Runs in its own thread in the agent's network namespace (always: audit lines need no flag).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ NFULNL_CFG_CMD_BIND = 1
 NFULNL_COPY_PACKET = 2
 NFULA_PAYLOAD, NFULA_PREFIX = 9, 10
 NLM_F_REQUEST, NLM_F_ACK = 1, 4
-PROTOS = {6: "tcp", 17: "udp", 132: "sctp", 1: "icmp"}
+PROTOS = {6: "tcp", 17: "udp", 132: "sctp", 1: "icmp", 58: "ipv6-icmp"}
 
 
 def _attr(kind: int, payload: bytes) -> bytes:
@@ -62,13 +64,20 @@ def parse_packet(message: bytes) -> tuple[str, bytes]:
 
 
 def describe_ipv4(payload: bytes) -> tuple[str, str, str]:
-    """(source, destination, "proto/port") from an IPv4 packet."""
-    if len(payload) < 20 or payload[0] >> 4 != 4:
+    """(source, destination, "proto/port") from an IPv4 or IPv6 packet (the name is historic)."""
+    if len(payload) >= 40 and payload[0] >> 4 == 6:
+        # IPv6: fixed 40-byte header; the next header is taken as the transport (extension
+        # headers are not walked: such a packet shows its next-header number).
+        proto, ihl = payload[6], 40
+        src = str(ipaddress.IPv6Address(payload[8:24]))
+        dst = str(ipaddress.IPv6Address(payload[24:40]))
+    elif len(payload) >= 20 and payload[0] >> 4 == 4:
+        ihl = (payload[0] & 0x0F) * 4
+        proto = payload[9]
+        src = str(ipaddress.IPv4Address(payload[12:16]))
+        dst = str(ipaddress.IPv4Address(payload[16:20]))
+    else:
         return "?", "?", "?"
-    ihl = (payload[0] & 0x0F) * 4
-    proto = payload[9]
-    src = str(ipaddress.IPv4Address(payload[12:16]))
-    dst = str(ipaddress.IPv4Address(payload[16:20]))
     name = PROTOS.get(proto, str(proto))
     if proto in (6, 17, 132) and len(payload) >= ihl + 4:
         return src, dst, f"{name}/{struct.unpack_from('!H', payload, ihl + 2)[0]}"
@@ -123,8 +132,11 @@ class DropLog:
         src, dst = names.get(src, src), names.get(dst, dst)
         parts = prefix.split(":")
         desired = getattr(self.loop, "last_desired", None)
-        if len(parts) == 2 and desired is not None and parts[1] in desired.drops:
-            drop = desired.drops[parts[1]]
+        drops = desired.all_drops() if desired is not None else {}
+        if len(parts) == 2 and parts[1] in drops:
+            drop = drops[parts[1]]
+            if drop.audit:  # audit mode: a staged policy would have dropped it; it was not dropped
+                return f"WOULD DROP {src} -> {dst} {what} {drop.direction.value.lower()}: {drop.reason}"
             return f"DROP {src} -> {dst} {what} {drop.direction.value.lower()}: {drop.reason}"
         if len(parts) == 3 and parts[1] == "log":
             return f"LOG {src} -> {dst} {what} (log rule {parts[2]})"

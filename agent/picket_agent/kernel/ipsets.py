@@ -32,9 +32,12 @@ class IpsetError(RuntimeError):
 
 
 class IpsetIO:
-    def __init__(self) -> None:
+    """The ipsets of one address family: ``family`` 4 (``picket-*``, inet) or 6 (``picket-6-*``, inet6)."""
+
+    def __init__(self, family: int = 4) -> None:
         from pyroute2 import IPSet
 
+        self.family = family
         self._ipset = IPSet()
         self._protocol = int(self._ipset.get_proto_version()[0].get_attr("IPSET_ATTR_PROTOCOL"))
         self._revisions: dict[str, int] = {}
@@ -60,7 +63,7 @@ class IpsetIO:
                 if kind == wire.NLMSG_DONE:
                     wire.raw_list(payloads, found)
                     return {n: self._actual(n, k, d, (expected or {}).get(n))
-                            for n, (k, d) in found.items() if naming.is_owned_set(n)}
+                            for n, (k, d) in found.items() if naming.is_owned_set(n, self.family)}
                 if kind == wire.NLMSG_ERROR and wire.error_code(payload):
                     raise IpsetError(f"ipset list: errno {wire.error_code(payload)}")
                 payloads.append(payload)
@@ -92,8 +95,9 @@ class IpsetIO:
             self._seq += 1
             maxelem = max(65536, 2 * len(spec.members))
             kind = spec.kind.value
-            batch.append((wire.create_message(self._protocol, name, kind, self._revision(kind), maxelem, self._seq),
-                          f"create {name}"))
+            create = wire.create_message(self._protocol, name, kind, self._revision(kind), maxelem, self._seq,
+                                         self.family)
+            batch.append((create, f"create {name}"))
             data = [wire.entry_data(kind, m, nomatch=False) for m in spec.members]
             data += [wire.entry_data(kind, m, nomatch=True) for m in spec.nomatch]
             adds = wire.add_messages(self._protocol, name, data, self._seq + 1)

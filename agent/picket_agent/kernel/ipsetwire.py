@@ -5,14 +5,14 @@ decode one when listing, which made ipsets the largest part of a first apply (13
 sets) and of a verifying resync (41 ms). The messages are small and fixed
 (``linux/netfilter/ipset/ip_set.h``), so ``ipsets`` builds them here instead:
 
-* ``create_message`` / ``add_messages``: CREATE (with the type's revision, family inet and
-  ``maxelem``) and ADD batches (``IPSET_ATTR_ADT`` holding many ``IPSET_ATTR_DATA`` entries, as
+* ``create_message`` / ``add_messages``: CREATE (with the type's revision, family inet or inet6
+  and ``maxelem``) and ADD batches (``IPSET_ATTR_ADT`` holding many ``IPSET_ATTR_DATA`` entries, as
   ``ipset restore`` sends them); ``ipsets`` sends many of them in one ``sendmsg`` and reads one
   ack each;
 * ``parse_list``: the replies of a LIST dump -> {set name: (type, members, nomatch members)}.
 
 Pure; entries are text as the renderer writes them (``10.0.0.1``, ``10.0.0.0/8``,
-``10.0.0.1,tcp:80``).
+``10.0.0.1,tcp:80``, and the same with IPv6 addresses: ``fd00::1,tcp:80``).
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ CMD_CREATE, CMD_LIST, CMD_ADD = 2, 7, 9
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_DUMP = 0x1, 0x4, 0x200, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLA_F_NESTED, NLA_F_NET_BYTEORDER = 0x8000, 0x4000
-NFPROTO_IPV4 = 2
+NFPROTO_IPV4, NFPROTO_IPV6 = 2, 10
 
 A_PROTOCOL, A_SETNAME, A_TYPENAME, A_REVISION, A_FAMILY, A_DATA, A_ADT, A_LINENO = 1, 2, 3, 4, 5, 7, 8, 9
 D_IP, D_CIDR, D_PORT, D_PROTO, D_CADT_FLAGS, D_MAXELEM = 1, 3, 4, 7, 8, 19
-IPADDR_IPV4 = 1
+IPADDR_IPV4, IPADDR_IPV6 = 1, 2
 FLAG_NOMATCH = 4  # IPSET_FLAG_NOMATCH: `ipset add S NET nomatch`
 
 PROTO_NUM = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "sctp": 132}
@@ -53,10 +53,13 @@ def _header_attrs(protocol: int, name: str) -> bytes:
     return attr(A_PROTOCOL, bytes([protocol])) + attr(A_SETNAME, name.encode() + b"\0")
 
 
-def create_message(protocol: int, name: str, kind: str, revision: int, maxelem: int, seq: int) -> bytes:
+def create_message(
+    protocol: int, name: str, kind: str, revision: int, maxelem: int, seq: int, family: int = 4
+) -> bytes:
     data = attr(D_MAXELEM | NLA_F_NET_BYTEORDER, struct.pack(">I", maxelem))
+    nfproto = NFPROTO_IPV6 if family == 6 else NFPROTO_IPV4
     attrs = (_header_attrs(protocol, name) + attr(A_TYPENAME, kind.encode() + b"\0")
-             + attr(A_REVISION, bytes([revision])) + attr(A_FAMILY, bytes([NFPROTO_IPV4]))
+             + attr(A_REVISION, bytes([revision])) + attr(A_FAMILY, bytes([nfproto]))
              + attr(A_DATA | NLA_F_NESTED, data))
     return message(CMD_CREATE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL, seq, attrs)
 
@@ -64,9 +67,9 @@ def create_message(protocol: int, name: str, kind: str, revision: int, maxelem: 
 def entry_data(kind: str, member: str, nomatch: bool) -> bytes:
     """One ``IPSET_ATTR_DATA`` of an ADD: address, then cidr or proto+port, then flags."""
     ip, _, rest = member.partition("," if kind == "hash:ip,port" else "/")
-    inner = attr(D_IP | NLA_F_NESTED, attr(IPADDR_IPV4 | NLA_F_NET_BYTEORDER, socket.inet_aton(ip)))
+    inner = attr(D_IP | NLA_F_NESTED, _address(ip))
     if kind == "hash:net":
-        inner += attr(D_CIDR, bytes([int(rest or 32)]))
+        inner += attr(D_CIDR, bytes([int(rest or (128 if ":" in ip else 32))]))
     elif kind == "hash:ip,port":
         proto, _, port = rest.partition(":")
         inner += attr(D_PORT | NLA_F_NET_BYTEORDER, struct.pack(">H", int(port)))
@@ -76,10 +79,19 @@ def entry_data(kind: str, member: str, nomatch: bool) -> bytes:
     return attr(A_DATA | NLA_F_NESTED, inner)
 
 
+def _address(ip: str) -> bytes:
+    if ":" in ip:
+        return attr(IPADDR_IPV6 | NLA_F_NET_BYTEORDER, socket.inet_pton(socket.AF_INET6, ip))
+    return attr(IPADDR_IPV4 | NLA_F_NET_BYTEORDER, socket.inet_aton(ip))
+
+
 def dumped_entry(kind: str, member: str, nomatch: bool) -> bytes:
     """An entry's ``IPSET_ATTR_DATA`` payload as a LIST dump returns it: what ``entry_data`` sends,
     except that the kernel leaves the byte-order flag off the address."""
     payload = entry_data(kind, member, nomatch)[4:]
+    if ":" in member.split(",", 1)[0]:
+        flagged = struct.pack("=HH", 20, IPADDR_IPV6 | NLA_F_NET_BYTEORDER)
+        return payload.replace(flagged, struct.pack("=HH", 20, IPADDR_IPV6), 1)
     flagged = struct.pack("=HH", 8, IPADDR_IPV4 | NLA_F_NET_BYTEORDER)
     return payload.replace(flagged, struct.pack("=HH", 8, IPADDR_IPV4), 1)
 
@@ -154,11 +166,17 @@ def entry_text(kind: str, packed: bytes) -> tuple[str, bool]:
     """(entry as text, nomatch) of one ``IPSET_ATTR_DATA`` payload of a LIST dump."""
     data = dict(attrs(packed))
     ip_attrs = dict(attrs(data.get(D_IP, b"")))
-    ip = socket.inet_ntoa(ip_attrs[IPADDR_IPV4]) if IPADDR_IPV4 in ip_attrs else "?"
+    if IPADDR_IPV4 in ip_attrs:
+        ip = socket.inet_ntoa(ip_attrs[IPADDR_IPV4])
+    elif IPADDR_IPV6 in ip_attrs:
+        ip = socket.inet_ntop(socket.AF_INET6, ip_attrs[IPADDR_IPV6])
+    else:
+        ip = "?"
     flags = struct.unpack(">I", data[D_CADT_FLAGS])[0] if D_CADT_FLAGS in data else 0
     nomatch = bool(flags & FLAG_NOMATCH)
     if kind == "hash:net":
-        return f"{ip}/{data[D_CIDR][0] if D_CIDR in data else 32}", nomatch
+        full = 128 if IPADDR_IPV6 in ip_attrs else 32
+        return f"{ip}/{data[D_CIDR][0] if D_CIDR in data else full}", nomatch
     if kind == "hash:ip,port":
         proto = PROTO_NAME.get(data[D_PROTO][0], "?") if D_PROTO in data else "?"
         port = struct.unpack(">H", data[D_PORT])[0] if D_PORT in data else 0

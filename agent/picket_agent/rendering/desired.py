@@ -53,6 +53,7 @@ class SetSpec:
     members: tuple[str, ...]
     nomatch: tuple[str, ...] = ()
     source: str = ""  # the compiled peer set's name
+    family: int = 4  # 4: family inet, 6: family inet6 (``naming.set_name``: picket-6-*)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class DropReason:
     direction: Direction
     policy: str  # the denying policy, or "tier <name> default"
     reason: str  # "no policy of tier k8s allows it", "denied by GlobalNetworkPolicy x"
+    audit: bool = False  # a would-be drop of a staged rule set: logged and counted, never dropped
 
     @property
     def id(self) -> str:
@@ -77,11 +79,21 @@ class Desired:
     versions: Mapping[str, str] = field(default_factory=dict)  # endpoint key -> version rendered
     problems: tuple[str, ...] = ()
     failed: frozenset[str] = frozenset()  # endpoint keys skipped because their input was bad
+    v6: Desired | None = None  # the IPv6 table and sets; None when no endpoint has an IPv6 address
 
     def rule_count(self) -> int:
-        return sum(len(r) for r in self.chains.values())
+        return sum(len(r) for r in self.chains.values()) + (self.v6.rule_count() if self.v6 is not None else 0)
+
+    def all_drops(self) -> dict[str, DropReason]:
+        return {**(self.v6.drops if self.v6 is not None else {}), **self.drops}
 
     def save_text(self) -> str:
+        text = self._family_text()
+        if self.v6 is not None:
+            text += "# IPv6 (ip6tables-save, ipset family inet6)\n" + self.v6._family_text()
+        return text
+
+    def _family_text(self) -> str:
         lines = ["*filter"]
         lines += [f":{name} - [0:0]" for name in self.chains]
         lines += [f"-A {hook} {rule.text()}" for hook, rule in self.hooks.items()]
@@ -90,7 +102,7 @@ class Desired:
         lines.append("COMMIT")
         for s in self.sets.values():
             lines.append(f"# {s.name}: peer set {s.source}")
-            lines.append(f"create {s.name} {s.kind.value} family inet")
+            lines.append(f"create {s.name} {s.kind.value} family {'inet6' if s.family == 6 else 'inet'}")
             lines += [f"add {s.name} {m}" for m in s.members]
             lines += [f"add {s.name} {m} nomatch" for m in s.nomatch]
         return "\n".join(lines) + "\n"

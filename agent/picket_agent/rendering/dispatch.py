@@ -8,7 +8,8 @@ with a 4-bit stride at fixed boundaries (/4, /8, ... /28): a chain whose rules w
 ``LEAF`` gets one rule per non-empty child block, ``-d 10.90.0.16/28 -g PICKET-DISP-<h>``, and
 the block's chain holds its pods' own rules (or splits again). A block with a single child
 block is skipped (path compression), a block with a single pod is dispatched directly. 110 pods
-of one /24 become 7 block rules + at most 16 pod rules on any path.
+of one /24 become 7 block rules + at most 16 pod rules on any path. IPv6 addresses split the
+same way over 128 bits (one family per tree: the IPv4 and IPv6 tables are rendered apart).
 
 Semantics are unchanged: every step is a goto, so falling off a block chain or RETURNing from a
 pod's tiers goes straight back to ``PICKET-FORWARD``, exactly like falling off the flat chain.
@@ -38,29 +39,33 @@ def tree(root: str, rules: Sequence[IptRule], ingress: bool) -> Chains:
     if len(rules) <= LEAF or any(a is None for a, _ in by_address):
         out[root] = tuple(rules)
         return out
+    bits = 128 if any(a is not None and a.version == 6 for a, _ in by_address) else 32
     entries = [(int(a), r) for a, r in by_address if a is not None]
-    out[root] = tuple(_node(entries, 0, ingress, out))
+    out[root] = tuple(_node(entries, 0, ingress, out, bits))
     return out
 
 
-def _node(entries: list[tuple[int, IptRule]], depth: int, ingress: bool, out: Chains) -> list[IptRule]:
+def _node(
+    entries: list[tuple[int, IptRule]], depth: int, ingress: bool, out: Chains, bits: int = 32
+) -> list[IptRule]:
     """The rules of a chain holding ``entries`` (all within one block of prefix length ``depth``)."""
-    if len(entries) <= LEAF or depth >= 32:
+    if len(entries) <= LEAF or depth >= bits:
         return [r for _, r in entries]
     children: dict[int, list[tuple[int, IptRule]]] = {}
     for address, rule in entries:
-        children.setdefault(_block(address, depth + STRIDE), []).append((address, rule))
+        children.setdefault(_block(address, depth + STRIDE, bits), []).append((address, rule))
     if len(children) == 1:
-        return _node(entries, depth + STRIDE, ingress, out)  # one child block: no chain for this level
+        return _node(entries, depth + STRIDE, ingress, out, bits)  # one child block: no chain for this level
     rules: list[IptRule] = []
     for block in sorted(children):
         members = children[block]
         if len({a for a, _ in members}) == 1:
             rules += [r for _, r in members]  # one address: its own rule(s), no chain
             continue
-        cidr = f"{ipaddress.IPv4Address(block)}/{depth + STRIDE}"
+        start = ipaddress.IPv4Address(block) if bits == 32 else ipaddress.IPv6Address(block)
+        cidr = f"{start}/{depth + STRIDE}"
         chain = naming.dispatch_chain("Ingress" if ingress else "Egress", cidr)
-        out[chain] = tuple(_node(members, depth + STRIDE, ingress, out))
+        out[chain] = tuple(_node(members, depth + STRIDE, ingress, out, bits))
         comment = f"picket: {'ingress' if ingress else 'egress'} dispatch {cidr}"
         if ingress:
             rules.append(IptRule(chain, goto=True, comment=comment, dst=cidr))
@@ -69,12 +74,13 @@ def _node(entries: list[tuple[int, IptRule]], depth: int, ingress: bool, out: Ch
     return rules
 
 
-def _block(address: int, prefix: int) -> int:
-    return address & (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
+def _block(address: int, prefix: int, bits: int = 32) -> int:
+    full = (1 << bits) - 1
+    return address & (full << (bits - prefix)) & full
 
 
-def _address(rule: IptRule, ingress: bool) -> ipaddress.IPv4Address | None:
+def _address(rule: IptRule, ingress: bool) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     text = rule.dst if ingress else rule.src
     if not text or "/" in text or rule.in_iface or rule.out_iface:
         return None
-    return ipaddress.IPv4Address(text)
+    return ipaddress.ip_address(text)

@@ -3,7 +3,7 @@
 ``IptRule`` is what the renderer produces and what the dataplane turns into python-iptables
 objects. ``IptRule.text()`` prints it exactly as ``iptables-legacy-save`` prints the same rule
 read back from the kernel (field order ``-s -d -i -o -p``, then matches in order, then the
-comment, then ``-j``/``-g``; addresses as ``a.b.c.d/32``; strings quoted unless they are plain
+comment, then ``-j``/``-g``; addresses as ``a.b.c.d/32`` or ``fd00::1/128``; strings quoted unless they are plain
 ``[A-Za-z0-9_-]``). That identity is what makes the diff exact: desired and actual chains are
 compared line by line, so a no-op resync writes nothing. A kernel test round-trips every rule
 shape the renderer emits to keep the two in step.
@@ -70,7 +70,7 @@ class IptRule:
     dst: str = ""
     in_iface: str = ""
     out_iface: str = ""
-    protocol: str = ""  # "tcp", "udp", "sctp", "icmp"
+    protocol: str = ""  # "tcp", "udp", "sctp", "icmp", "ipv6-icmp"
     not_protocol: bool = False
     goto: bool = False
     target_params: tuple[Param, ...] = field(default=())
@@ -107,7 +107,9 @@ class IptRule:
 
 
 def _cidr(addr: str) -> str:
-    return addr if "/" in addr else f"{addr}/32"
+    if "/" in addr:
+        return addr
+    return f"{addr}/128" if ":" in addr else f"{addr}/32"
 
 
 def chain_text(chain: str, rules: Iterable[IptRule]) -> list[str]:

@@ -27,11 +27,14 @@ INPUT_CHAIN = "PICKET-INPUT"
 OUTPUT_CHAIN = "PICKET-OUTPUT"
 POD_EGRESS_CHAIN = "PICKET-POD-EGRESS"  # dispatch by source IP to egress tier chains
 POD_INGRESS_CHAIN = "PICKET-POD-INGRESS"  # dispatch by destination IP to ingress tier chains
+AUDIT_EGRESS_CHAIN = "PICKET-AUDIT-EGRESS"  # audit mode: staged rule sets, by source IP (never drops)
+AUDIT_INGRESS_CHAIN = "PICKET-AUDIT-INGRESS"  # ... by destination IP
 HOOKS = {"FORWARD": FORWARD_CHAIN, "INPUT": INPUT_CHAIN, "OUTPUT": OUTPUT_CHAIN}
 
 _KINDS = ("TIER", "DROP", "RULE", "LOG", "DISP")
 _HASH_LEN = 16
 _TEMP_SUFFIX = "-t"
+_V6_SET = "6-"
 
 
 @lru_cache(maxsize=65536)
@@ -41,6 +44,11 @@ def _chain(kind: str, *parts: object) -> str:
     name = f"{CHAIN_PREFIX}{kind}-{stable_hash([kind, *map(str, parts)], _HASH_LEN)}"
     assert len(name) <= MAX_CHAIN, name
     return name
+
+
+def audit_key(endpoint_key: str) -> str:
+    """The key a staged (audit) rule set's chains are named by: apart from the enforced ones."""
+    return f"{endpoint_key} (staged)"
 
 
 def tier_chain(endpoint_key: str, direction: str, tier_index: int) -> str:
@@ -74,9 +82,14 @@ def drop_id(chain: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def set_name(peer_set: str, kind: str) -> str:
-    """The ipset for a compiled peer set; the kind is hashed in because a swap needs equal types."""
-    name = f"{SET_PREFIX}{stable_hash([peer_set, kind], _HASH_LEN)}"
+def set_name(peer_set: str, kind: str, family: int = 4) -> str:
+    """The ipset for a compiled peer set; the kind is hashed in because a swap needs equal types.
+    A peer set's IPv6 members go to a set of family inet6: ``picket-6-<hash>`` (a hash is hex,
+    so the family can be read back from the name: ``set_family``)."""
+    if family == 6:
+        name = f"{SET_PREFIX}{_V6_SET}{stable_hash([peer_set, kind, 'inet6'], _HASH_LEN)}"
+    else:
+        name = f"{SET_PREFIX}{stable_hash([peer_set, kind], _HASH_LEN)}"
     assert len(name) + len(_TEMP_SUFFIX) <= MAX_SET, name
     return name
 
@@ -90,5 +103,10 @@ def is_owned_chain(name: str) -> bool:
     return name.startswith(CHAIN_PREFIX)
 
 
-def is_owned_set(name: str) -> bool:
-    return name.startswith(SET_PREFIX)
+def set_family(name: str) -> int:
+    return 6 if name.startswith(SET_PREFIX + _V6_SET) else 4
+
+
+def is_owned_set(name: str, family: int | None = None) -> bool:
+    """Ours (of any family, or of ``family``)."""
+    return name.startswith(SET_PREFIX) and (family is None or set_family(name) == family)

@@ -17,6 +17,11 @@ Chain layout (filter table; README.md's agent section draws it):
 * In a tier chain: Allow -> RETURN; Deny -> goto a ``PICKET-DROP-*`` chain (optional NFLOG,
   then a counted DROP); Pass -> goto the next tier (RETURN after the last); Log -> NFLOG and
   continue; the tier's default at its end.
+* Audit mode: an endpoint's staged rule sets (``EndpointRules.staged_*``) get their own tier
+  chains (named by ``naming.audit_key``), dispatched from ``PICKET-AUDIT-EGRESS`` /
+  ``-INGRESS``, which ``PICKET-FORWARD`` jumps to (``-j``) before the enforcing dispatch; their
+  drop chains NFLOG and RETURN, so a staged policy is evaluated on every new connection and
+  never decides it (``tiers``: ``audit``).
 * ``INPUT -> PICKET-INPUT`` / ``OUTPUT -> PICKET-OUTPUT``: host endpoints (loopback exempt,
   conntrack first, failsafe ports accepted before any policy), matched by interface and by the
   endpoint's expected IPs (so connections between a host and its own pods are policed too).
@@ -28,6 +33,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import lru_cache
 
 from picket.model import (
@@ -72,12 +78,37 @@ class RenderCache:
 
     def __init__(self) -> None:
         self.entries: dict[str, tuple[EndpointRules, RenderSettings, _Rendered, str]] = {}
+        self.v6: RenderCache | None = None  # the IPv6 family's memo
 
 
 def render(
     compiled: Compiled, settings: RenderSettings = DEFAULT_SETTINGS, cache: RenderCache | None = None
 ) -> Desired:
-    builder = _Builder(compiled.peer_sets, settings, cache)
+    """The IPv4 state, with the IPv6 state in ``.v6`` when any endpoint has an IPv6 address.
+
+    Both families render the same rule sets into the same chain names (``iptables`` and
+    ``ip6tables`` are separate tables); they differ in the addresses dispatched on, in the
+    ipsets (each family's members of a peer set: ``picket-*`` inet, ``picket-6-*`` inet6), in
+    ICMP (``icmp`` / ``ipv6-icmp``) and in IPv6's neighbour discovery rules (``_top_chains``)."""
+    v4 = _render_family(compiled, settings, cache, 4)
+    if not any(":" in ip for er in compiled.endpoints.values() for ip in er.endpoint.ips):
+        if cache is not None:
+            cache.v6 = None
+        return v4
+    if cache is not None and cache.v6 is None:
+        cache.v6 = RenderCache()
+    v6 = _render_family(compiled, settings, cache.v6 if cache is not None else None, 6)
+    return replace(
+        v4,
+        versions={**v6.versions, **v4.versions},
+        problems=tuple(dict.fromkeys((*v4.problems, *v6.problems))),
+        failed=v4.failed | v6.failed,
+        v6=v6,
+    )
+
+
+def _render_family(compiled: Compiled, settings: RenderSettings, cache: RenderCache | None, family: int) -> Desired:
+    builder = _Builder(compiled.peer_sets, settings, cache, family)
     for key in sorted(compiled.endpoints):
         builder.add_endpoint(key, compiled.endpoints[key])
     if cache is not None:
@@ -87,7 +118,10 @@ def render(
 
 
 class _Builder:
-    def __init__(self, peer_sets: Mapping[str, PeerSet], settings: RenderSettings, cache: RenderCache | None) -> None:
+    def __init__(
+        self, peer_sets: Mapping[str, PeerSet], settings: RenderSettings, cache: RenderCache | None, family: int = 4
+    ) -> None:
+        self.family = family
         self.peer_sets = peer_sets
         self.settings = settings
         self.cache = cache
@@ -99,6 +133,8 @@ class _Builder:
         self.host_in: list[IptRule] = []
         self.host_out: list[IptRule] = []
         self.host_fwd: list[IptRule] = []
+        self.audit_in: list[IptRule] = []
+        self.audit_out: list[IptRule] = []
         self.drops: dict[str, DropReason] = {}
         self.versions: dict[str, str] = {}
         self.problems: list[str] = []
@@ -106,6 +142,8 @@ class _Builder:
         self._resolved: dict[tuple[str, PeerSetKind], tuple[str, PeerSetKind]] = {}  # lookups made this render
 
     def add_endpoint(self, key: str, er: EndpointRules) -> None:
+        if not self._in_family(er) and (self.family == 6 or er.endpoint.ips):
+            return  # e.g. an IPv4-only pod has no IPv6 traffic to police (and an IPv6-only one no IPv4)
         self.lookups = []
         rendered = self._cached(key, er)
         if rendered is None:
@@ -142,9 +180,15 @@ class _Builder:
                 return None
         return hit[2]
 
+    def _in_family(self, er: EndpointRules) -> bool:
+        ep = er.endpoint
+        return any((":" in ip) == (self.family == 6) for ip in ep.ips) or (
+            ep.kind is EndpointKind.HOST and bool(ep.interface))
+
     def _targets(self) -> dict[str, list[IptRule]]:
         return {"pod_in": self.pod_ingress, "pod_out": self.pod_egress, "host_in": self.host_in,
-                "host_out": self.host_out, "host_fwd": self.host_fwd}
+                "host_out": self.host_out, "host_fwd": self.host_fwd, "audit_in": self.audit_in,
+                "audit_out": self.audit_out}
 
     def _endpoint(
         self, key: str, er: EndpointRules
@@ -163,22 +207,37 @@ class _Builder:
                 mismatch = failsafe_mismatch(rule_set, ours)
                 if mismatch:
                     self.problems.append(f"endpoint {key} {direction.value.lower()}: {mismatch}")
-            tiers = TierRenderer(key, direction, self.settings, self._lookup)
+            tiers = TierRenderer(key, direction, self.settings, self._lookup, self.family)
             chains.update(tiers.render(rule_set))
             drops += tiers.drops
             first = naming.tier_chain(key, direction.value, 0)
             comment = f"{key} {direction.value.lower()}"
             dispatch += self._dispatch(ep.kind, ep.ips, ep.interface, direction, first, comment)
+        for direction in (Direction.INGRESS, Direction.EGRESS):
+            staged = er.staged_ingress if direction is Direction.INGRESS else er.staged_egress
+            if staged is not None and staged.tiers and ep.kind is EndpointKind.POD:
+                enforced = er.rule_set(direction)
+                names = {p.policy for t in enforced.tiers for p in t.policies} if enforced is not None else set()
+                new = tuple(dict.fromkeys(p.policy for t in staged.tiers for p in t.policies if p.policy not in names))
+                audit = TierRenderer(naming.audit_key(key), direction, self.settings, self._lookup, self.family,
+                                     True, new, key)
+                chains.update(audit.render(staged))
+                drops += audit.drops
+                first = naming.tier_chain(naming.audit_key(key), direction.value, 0)
+                comment = f"{key} {direction.value.lower()} (staged)"
+                ingress = direction is Direction.INGRESS
+                dispatch += [("audit_in" if ingress else "audit_out", _by_address(first, ip, ingress, comment))
+                             for ip in (_address(i, self.family) for i in ep.ips) if ip is not None]
         return chains, drops, dispatch
 
     def _dispatch(
         self, kind: EndpointKind, ips: tuple[str, ...], iface: str, direction: Direction, first: str, comment: str
     ) -> list[tuple[str, IptRule]]:
         ingress = direction is Direction.INGRESS
-        v4 = [_ipv4(ip) for ip in ips]
+        v4 = [a for a in (_address(ip, self.family) for ip in ips) if a is not None]  # this family's
         if kind is EndpointKind.POD:
-            if not v4:
-                raise ValueError("a pod endpoint needs an IPv4 address")
+            if not ips:
+                raise ValueError("a pod endpoint needs an IP address")
             target = "pod_in" if ingress else "pod_out"
             return [(target, _by_address(first, ip, ingress, comment)) for ip in v4]
         target = "host_in" if ingress else "host_out"
@@ -196,9 +255,9 @@ class _Builder:
         if resolved is None:
             ps = self.peer_sets.get(peer_set)
             kind = ps.kind if ps is not None else use
-            name = naming.set_name(peer_set, kind.value)
+            name = naming.set_name(peer_set, kind.value, self.family)
             if name not in self.sets:
-                self.sets[name] = _set_spec(name, ps, kind, peer_set, self.problems)
+                self.sets[name] = _set_spec(name, ps, kind, peer_set, self.problems, self.family)
             resolved = self._resolved[(peer_set, use)] = (name, kind)
         self.lookups.append((peer_set, use, resolved[1]))
         return resolved
@@ -220,8 +279,13 @@ class _Builder:
 
 def _top_chains(b: _Builder) -> dict[str, tuple[IptRule, ...]]:
     s = b.settings
+    nd = _neighbour_discovery() if b.family == 6 else []
+    audit = [IptRule(naming.AUDIT_EGRESS_CHAIN, comment="picket: audit mode, staged egress of the sender"),
+             IptRule(naming.AUDIT_INGRESS_CHAIN, comment="picket: audit mode, staged ingress of the receiver")]
     forward = [
+        *nd,
         *_conntrack("picket"),
+        *(audit if b.audit_in or b.audit_out else []),
         IptRule(naming.POD_EGRESS_CHAIN, comment="picket: egress of the sender"),
         IptRule(naming.POD_INGRESS_CHAIN, comment="picket: ingress of the receiver"),
         *b.host_fwd,
@@ -230,12 +294,14 @@ def _top_chains(b: _Builder) -> dict[str, tuple[IptRule, ...]]:
     host_out: list[IptRule] = []
     if b.host_in:
         lo = IptRule("RETURN", in_iface="lo", comment=_LOOPBACK)
-        host_in = [lo, *_conntrack("picket host"), *_failsafe(s.failsafe_inbound, "inbound"), *b.host_in]
+        host_in = [lo, *nd, *_conntrack("picket host"), *_failsafe(s.failsafe_inbound, "inbound"), *b.host_in]
     if b.host_out:
         lo = IptRule("RETURN", out_iface="lo", comment=_LOOPBACK)
-        host_out = [lo, *_conntrack("picket host"), *_failsafe(s.failsafe_outbound, "outbound"), *b.host_out]
+        host_out = [lo, *nd, *_conntrack("picket host"), *_failsafe(s.failsafe_outbound, "outbound"), *b.host_out]
+    audit_chains = {naming.AUDIT_EGRESS_CHAIN: tuple(b.audit_out), naming.AUDIT_INGRESS_CHAIN: tuple(b.audit_in)}
     return {
         naming.FORWARD_CHAIN: tuple(forward),
+        **(audit_chains if b.audit_in or b.audit_out else {}),
         **dispatch.tree(naming.POD_EGRESS_CHAIN, b.pod_egress, ingress=False),
         **dispatch.tree(naming.POD_INGRESS_CHAIN, b.pod_ingress, ingress=True),
         naming.INPUT_CHAIN: tuple(host_in),
@@ -244,6 +310,18 @@ def _top_chains(b: _Builder) -> dict[str, tuple[IptRule, ...]]:
 
 
 _LOOPBACK = "picket: loopback is never policed"
+# ICMPv6 that IPv6 itself needs (RFC 4890 4.4.1): MLD (130-132, 143) and neighbour discovery
+# (133-136). Never policed, and before the INVALID drop: conntrack does not track them, so
+# their ctstate is INVALID and an isolated pod (or host) would lose its neighbours.
+_ICMPV6_NEEDED = (130, 131, 132, 133, 134, 135, 136, 143)
+
+
+def _neighbour_discovery() -> list[IptRule]:
+    return [
+        IptRule("RETURN", (Match("icmp6", (Param("icmpv6-type", (str(t),)),)),),
+                "picket: IPv6 neighbour discovery and MLD are never policed", protocol="ipv6-icmp")
+        for t in _ICMPV6_NEEDED
+    ]
 
 
 def _by_address(first: str, ip: str, ingress: bool, comment: str) -> IptRule:
@@ -281,59 +359,71 @@ def _failsafe(ports: tuple[str, ...], which: str) -> list[IptRule]:
     ]
 
 
-def _ipv4(ip: str) -> str:
-    try:
-        if socket.inet_ntoa(socket.inet_aton(ip)) == ip:
-            return ip  # already a canonical dotted quad (the common case: 4x faster than ipaddress)
-    except OSError:
-        pass
+def _address(ip: str, family: int) -> str | None:
+    """``ip`` in canonical form if it is of ``family``, else None; ValueError if it is no address."""
+    if family == 4 and ":" not in ip:
+        try:
+            if socket.inet_ntoa(socket.inet_aton(ip)) == ip:
+                return ip  # already a canonical dotted quad (the common case: 4x faster than ipaddress)
+        except OSError:
+            pass
     addr = ipaddress.ip_address(ip)  # ValueError names the bad address
-    if addr.version != 4:
-        raise ValueError(f"IPv6 address {ip} is not supported by this agent")
-    return str(addr)
+    return str(addr) if addr.version == family else None
 
 
-def _set_spec(name: str, ps: PeerSet | None, kind: PeerSetKind, source: str, problems: list[str]) -> SetSpec:
-    spec, found = _set_spec_cached(name, ps, kind, source)
+def _set_spec(
+    name: str, ps: PeerSet | None, kind: PeerSetKind, source: str, problems: list[str], family: int = 4
+) -> SetSpec:
+    spec, found = _set_spec_cached(name, ps, kind, source, family)
     problems += found
     return spec
 
 
 @lru_cache(maxsize=4096)
-def _set_spec_cached(name: str, ps: PeerSet | None, kind: PeerSetKind, source: str) -> tuple[SetSpec, tuple[str, ...]]:
+def _set_spec_cached(
+    name: str, ps: PeerSet | None, kind: PeerSetKind, source: str, family: int
+) -> tuple[SetSpec, tuple[str, ...]]:
     problems: list[str] = []
-    return _build_set_spec(name, ps, kind, source, problems), tuple(problems)
+    return _build_set_spec(name, ps, kind, source, problems, family), tuple(problems)
 
 
-def _build_set_spec(name: str, ps: PeerSet | None, kind: PeerSetKind, source: str, problems: list[str]) -> SetSpec:
+def _build_set_spec(
+    name: str, ps: PeerSet | None, kind: PeerSetKind, source: str, problems: list[str], family: int
+) -> SetSpec:
     if ps is None:
         # evaluating: a reference to a missing peer set matches nothing; it is created empty.
-        return SetSpec(name, kind, (), (), source)
-    members = _valid(ps.members, kind, source, problems)
-    nomatch = _valid(ps.excepts, kind, source, problems) if kind is PeerSetKind.NET else ()
-    return SetSpec(name, kind, members, nomatch, source)
+        return SetSpec(name, kind, (), (), source, family)
+    members = _valid(ps.members, kind, source, problems, family)
+    nomatch = _valid(ps.excepts, kind, source, problems, family) if kind is PeerSetKind.NET else ()
+    return SetSpec(name, kind, members, nomatch, source, family)
 
 
-def _valid(entries: tuple[str, ...], kind: PeerSetKind, source: str, problems: list[str]) -> tuple[str, ...]:
+def _valid(
+    entries: tuple[str, ...], kind: PeerSetKind, source: str, problems: list[str], family: int
+) -> tuple[str, ...]:
+    """This family's members, canonical; the other family's go to the other family's set."""
     out: list[str] = []
     for entry in entries:
         try:
-            out.append(_normal(entry, kind))
+            normal = _normal(entry, kind, family)
         except ValueError as exc:
-            problems.append(f"peer set {source}: member {entry!r}: {exc}; left out")
+            if family == 4:  # reported once, by the IPv4 rendering (which always runs)
+                problems.append(f"peer set {source}: member {entry!r}: {exc}; left out")
+            continue
+        if normal is not None:
+            out.append(normal)
     return tuple(sorted(set(out)))
 
 
-def _normal(entry: str, kind: PeerSetKind) -> str:
+def _normal(entry: str, kind: PeerSetKind, family: int) -> str | None:
     if kind is PeerSetKind.IP:
-        return _ipv4(entry)
+        return _address(entry, family)
     if kind is PeerSetKind.NET:
         net = ipaddress.ip_network(entry, strict=False)
-        if net.version != 4:
-            raise ValueError("IPv6 is not supported by this agent")
-        return str(net)
+        return str(net) if net.version == family else None
     ip, _, proto_port = entry.partition(",")
     proto, _, port = proto_port.partition(":")
     if proto not in ("tcp", "udp", "sctp") or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError("expected ip,proto:port")
-    return f"{_ipv4(ip)},{proto}:{int(port)}"
+    address = _address(ip, family)
+    return f"{address},{proto}:{int(port)}" if address is not None else None

@@ -12,6 +12,10 @@ Called by ``rendering`` once per endpoint and direction. The meaning follows
   rules goes through a ``PICKET-RULE-*`` sub-chain whose alternatives goto one
   ``PICKET-LOG-*`` chain, so the packet is logged once;
 * the tier's default at its end: DENY -> the tier's drop chain, ALLOW -> RETURN, PASS -> next.
+
+With ``audit`` (a staged rule set, audit mode) a drop chain never drops: it always NFLOGs (the
+drop log shows ``WOULD DROP``) and ends in a counted ``RETURN``; LOG rules are left out (the
+enforced rule set logs).
 """
 
 from __future__ import annotations
@@ -26,7 +30,14 @@ ChainMap = dict[str, tuple[IptRule, ...]]
 
 
 class TierRenderer:
-    def __init__(self, key: str, direction: Direction, settings: RenderSettings, lookup: SetLookup) -> None:
+    def __init__(
+        self, key: str, direction: Direction, settings: RenderSettings, lookup: SetLookup, family: int = 4,
+        audit: bool = False, staged: tuple[str, ...] = (), endpoint: str = "",
+    ) -> None:
+        self.endpoint = endpoint or key  # the endpoint's own key (``key`` names an audit rule set's chains)
+        self.family = family
+        self.audit = audit
+        self.staged = staged  # audit: the staged policies in this rule set, named in every would-be drop
         self.key = key
         self.direction = direction
         self.settings = settings
@@ -55,11 +66,13 @@ class TierRenderer:
             for position, rule in enumerate(policy.rules):
                 comment = f"{policy.policy} rule {position}"
                 alternatives = expand(rule, self.direction, self.lookup)
+                if rule.action is Action.LOG and self.audit:
+                    continue
                 if rule.action is Action.LOG:
                     out += self._log_rules(index, f"{policy.policy}#{position}", alternatives, comment)
                     continue
                 target = self._target(rule.action, index, count, policy.policy)
-                out += [_with(target, alt, comment) for alt in alternatives]
+                out += [_with(target, alt, comment, self.family) for alt in alternatives]
         end = f"{self.key} {self.direction.value.lower()}: end of tier {tier.name}"
         if tier.default is Action.DENY:
             drop = self._drop(f"tier {tier.name} default", f"no policy of tier {tier.name} allows it")
@@ -79,13 +92,19 @@ class TierRenderer:
 
     def _drop(self, policy: str, reason: str) -> IptRule:
         chain = naming.drop_chain(self.key, self.direction.value, policy)
+        if self.audit and self.staged:
+            reason += f" (staged: {', '.join(self.staged)})"
         if chain not in self.chains:
-            drop = DropReason(chain, self.key, self.direction, policy, reason)
+            drop = DropReason(chain, self.endpoint, self.direction, policy, reason, self.audit)
             self.drops.append(drop)
             rules: list[IptRule] = []
-            if self.settings.log_drops:
+            if self.settings.log_drops or self.audit:
                 rules.append(self._nflog(f"picket:{drop.id}"))
-            rules.append(IptRule("DROP", comment=f"{self.key} {self.direction.value.lower()}: {reason}"))
+            if self.audit:
+                rules.append(IptRule("RETURN", comment=f"{self.endpoint} {self.direction.value.lower()}: would drop, "
+                                     f"{reason} (audit: not enforced)"))
+            else:
+                rules.append(IptRule("DROP", comment=f"{self.key} {self.direction.value.lower()}: {reason}"))
             self.chains[chain] = tuple(rules)
         return IptRule(chain, goto=True)
 
@@ -98,19 +117,22 @@ class TierRenderer:
         log_chain = naming.log_chain(self.key, self.direction.value, index, position)
         log = self._nflog(f"picket:log:{naming.drop_id(log_chain)}")
         if len(alternatives) <= 1:
-            return [_with(log, alt, comment) for alt in alternatives]
+            return [_with(log, alt, comment, self.family) for alt in alternatives]
         sub = naming.rule_chain(self.key, self.direction.value, index, position)
         self.chains[log_chain] = (IptRule(log.target, comment=comment, target_params=log.target_params),)
-        self.chains[sub] = tuple(_with(IptRule(log_chain, goto=True), alt, comment) for alt in alternatives)
+        self.chains[sub] = tuple(_with(IptRule(log_chain, goto=True), alt, comment, self.family)
+                                 for alt in alternatives)
         return [IptRule(sub, comment=comment)]
 
 
-def _with(target: IptRule, alt: Alternative, comment: str) -> IptRule:
+def _with(target: IptRule, alt: Alternative, comment: str, family: int = 4) -> IptRule:
+    # The model's ICMP is the family's own: ``-p icmp`` in iptables, ``-p ipv6-icmp`` in ip6tables.
+    protocol = "ipv6-icmp" if family == 6 and alt.protocol == "icmp" else alt.protocol
     return IptRule(
         target.target,
         alt.matches,
         comment,
-        protocol=alt.protocol,
+        protocol=protocol,
         not_protocol=alt.not_protocol,
         goto=target.goto,
         target_params=target.target_params,

@@ -12,6 +12,11 @@ cluster file has Calico HostEndpoints, they take part as ``host/<name>`` rows an
 after the pods, in ``pods`` too, so the shape stays the same): a pod reaching a host needs the
 pod's egress and the host's ingress, failsafe ports included. ``--failsafe-inbound`` /
 ``--failsafe-outbound`` (``tcp:22,udp:68``; default Calico's) set the host failsafe ports.
+
+Audit mode: when staged policies (``picket.dev/audit: "true"``) select some endpoint, a second
+grid shows the staged verdicts (what would hold with the staged policies enforced too), ``!``
+marking the cells a staged policy would change; JSON gains ``"staged": {source: {destination:
+bool}}`` (absent without staged policies, so the contract above is unchanged).
 """
 
 from __future__ import annotations
@@ -91,9 +96,17 @@ def main(argv: Sequence[str]) -> int:
         print(f"problem: {problem}", file=sys.stderr)
     pods = matrix_keys(compiled)
     allowed = matrix(compiled, pods, Protocol(args.protocol), args.port)
+    staged = matrix(compiled.staged(), pods, Protocol(args.protocol), args.port) if compiled.has_staged() else None
     if args.format == "json":
-        print(json.dumps({"port": args.port, "protocol": args.protocol, "pods": pods, "allowed": allowed}))
+        out: dict[str, object] = {"port": args.port, "protocol": args.protocol, "pods": pods, "allowed": allowed}
+        if staged is not None:
+            out["staged"] = staged
+        print(json.dumps(out))
     else:
         print(f"port {args.port}/{args.protocol}")
         print(format_grid(pods, allowed))
+        if staged is not None:
+            print("\nstaged (audit mode: with the picket.dev/audit policies enforced too; "
+                  "! = a staged policy changes it)")
+            print(format_grid(pods, staged, allowed).rsplit("\n", 1)[0])
     return 0

@@ -165,6 +165,8 @@ class Policy:
     # Optional: where each named port was written, (direction, name, protocol, JSON path), so the
     # compiler can warn about a name no pod declares (it then matches nothing).
     named_port_sources: tuple[tuple[Direction, str, Protocol, str], ...] = ()
+    # Audit mode: compiled into the endpoints' staged rule sets only, never enforced.
+    staged: bool = False
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -191,7 +191,21 @@ def policy_tiers(direction: Direction, view: PodView, plans: Iterable[PolicyPlan
 
 
 def endpoint_rules(view: PodView, plans: Iterable[PolicyPlan], failsafe: Failsafe | None = None) -> EndpointRules:
+    """Enforced rule sets from the plans that are not staged; when a staged one (audit mode)
+    selects the endpoint, also the rule sets as they would be with it (``staged_*``, only for
+    a direction it changes)."""
     selecting = list(plans)
+    enforced = [p for p in selecting if not p.policy.staged]
+    er = _endpoint_rules(view, enforced, failsafe)
+    if len(enforced) == len(selecting):
+        return er
+    would = _endpoint_rules(view, selecting, failsafe)
+    return EndpointRules(er.endpoint, er.ingress, er.egress,
+                         would.ingress if would.ingress != er.ingress else None,
+                         would.egress if would.egress != er.egress else None)
+
+
+def _endpoint_rules(view: PodView, selecting: list[PolicyPlan], failsafe: Failsafe | None) -> EndpointRules:
     if view.kind is EndpointKind.HOST:
         host = HostEndpoint(view.endpoint(), view.labels, default_allow=view.default_allow)
         return EndpointRules(

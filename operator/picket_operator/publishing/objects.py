@@ -50,6 +50,7 @@ def endpoint_object(er: EndpointRules) -> dict[str, Any]:
             "endpoint": content["endpoint"],
             "ingress": content["ingress"],
             "egress": content["egress"],
+            **{k: content[k] for k in ("stagedIngress", "stagedEgress") if k in content},  # audit mode
             "summary": {
                 "ip": er.endpoint.ips[0] if er.endpoint.ips else "",
                 "node": er.endpoint.node,
@@ -72,7 +73,8 @@ def _spec(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
 
 def endpoint_from_object(obj: Mapping[str, Any]) -> EndpointRules:
     spec = _spec(obj, ENDPOINT_KIND)
-    return EndpointRules.from_dict({k: spec.get(k) for k in ("endpoint", "ingress", "egress")})
+    return EndpointRules.from_dict(
+        {k: spec.get(k) for k in ("endpoint", "ingress", "egress", "stagedIngress", "stagedEgress")})
 
 
 def peer_set_object(ps: PeerSet) -> dict[str, Any]:

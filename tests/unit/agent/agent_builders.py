@@ -22,9 +22,10 @@ from picket.model import (
 NODE = "node-1"
 
 
-def pod(key: str, ip: str, node: str = NODE) -> Endpoint:
+def pod(key: str, ip: str, node: str = NODE, *more_ips: str) -> Endpoint:
+    """A pod; ``more_ips`` make it dual-stack (``pod("x/a", "10.0.0.1", "n1", "fd00::1")``)."""
     ns, name = key.split("/")
-    return Endpoint(EndpointKind.POD, ns, name, node, (ip,))
+    return Endpoint(EndpointKind.POD, ns, name, node, (ip, *more_ips))
 
 
 def host(name: str, node: str = NODE, ips: tuple[str, ...] = (), interface: str = "") -> Endpoint:

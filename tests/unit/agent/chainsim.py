@@ -2,7 +2,9 @@
 
 Supports exactly what the renderer emits (addresses, ``-p``, tcp/udp/sctp ``--dport``,
 multiport, ``set`` with src/dst/ip,port flags and hash:net nomatch, conntrack as a NEW packet,
-NFLOG, ``-j``/``-g``/RETURN). Used to check the renderer against ``picket.evaluating``.
+NFLOG, ``-j``/``-g``/RETURN, ICMPv6 types as never matching a non-ND packet). An IPv6 packet
+walks ``desired.v6`` (no IPv6 state: nothing polices it). Used to check the renderer against
+``picket.evaluating``.
 """
 
 from __future__ import annotations
@@ -15,12 +17,21 @@ from picket_agent.rendering.desired import Desired, SetSpec
 from picket_agent.rendering.iptrules import IptRule, Match
 
 
-def forward(desired: Desired, src: str, dst: str, proto: Protocol, port: int | None) -> bool:
-    """True when the FORWARD hook lets the packet through (RETURN or ACCEPT), False on DROP."""
-    return _walk(desired, "PICKET-FORWARD", src, dst, proto, port) != "DROP"
+def forward(
+    desired: Desired, src: str, dst: str, proto: Protocol, port: int | None, trace: list[str] | None = None
+) -> bool:
+    """True when the FORWARD hook lets the packet through (RETURN or ACCEPT), False on DROP.
+    ``trace`` collects the chains the packet entered."""
+    if ":" in src:
+        if desired.v6 is None:
+            return True
+        desired = desired.v6
+    return _walk(desired, "PICKET-FORWARD", src, dst, proto, port, trace) != "DROP"
 
 
-def _walk(d: Desired, chain: str, src: str, dst: str, proto: Protocol, port: int | None) -> str:
+def _walk(
+    d: Desired, chain: str, src: str, dst: str, proto: Protocol, port: int | None, trace: list[str] | None = None
+) -> str:
     stack: list[tuple[str, int]] = []
     pos = 0
     for _ in range(100000):
@@ -46,17 +57,21 @@ def _walk(d: Desired, chain: str, src: str, dst: str, proto: Protocol, port: int
         if not rule.goto:
             stack.append((chain, pos))
         chain, pos = rule.target, 0
+        if trace is not None:
+            trace.append(chain)
     raise AssertionError("loop")
 
 
 def _addr_ok(want: str, ip: str) -> bool:
-    return not want or ipaddress.ip_address(ip) in ipaddress.ip_network(want if "/" in want else f"{want}/32")
+    full = "/128" if ":" in ip else "/32"
+    return not want or ipaddress.ip_address(ip) in ipaddress.ip_network(want if "/" in want else want + full)
 
 
 def _matches(d: Desired, r: IptRule, src: str, dst: str, proto: Protocol, port: int | None) -> bool:
     if r.in_iface or r.out_iface or not _addr_ok(r.src, src) or not _addr_ok(r.dst, dst):
         return False
-    if r.protocol and (r.protocol == proto.value.lower()) == r.not_protocol:
+    name = "ipv6-icmp" if proto is Protocol.ICMP and ":" in src else proto.value.lower()
+    if r.protocol and (r.protocol == name) == r.not_protocol:
         return False
     return all(_match(d, m, src, dst, proto, port) for m in r.matches)
 
@@ -67,6 +82,8 @@ def _match(d: Desired, m: Match, src: str, dst: str, proto: Protocol, port: int 
             result = False  # a NEW packet: neither RELATED,ESTABLISHED nor INVALID
         elif p.option in ("dport", "dports"):
             result = port is not None and any(_in_range(port, item) for item in p.values[0].split(","))
+        elif p.option == "icmpv6-type":
+            result = False  # the packets simulated are never neighbour discovery or MLD
         elif p.option == "match-set":
             result = _in_set(d.sets[p.values[0]], p.values[1], src, dst, proto, port)
         else:

@@ -1,8 +1,9 @@
 """Property: the rendered chains decide every packet exactly as ``picket.evaluating`` does.
 
 Random rule sets (tiers with every default, Allow/Deny/Pass/Log, protocols, ports and ranges,
-named ports, peers and negations, ipBlock excepts) for two pods; random packets between them
-and an outside address; ``chainsim`` walks the rendered chains, the evaluator decides from the
+named ports, peers and negations, ipBlock excepts) for two dual-stack pods; random packets of
+either family between them and an outside address (the peer sets hold members of both);
+``chainsim`` walks the rendered chains, the evaluator decides from the
 model, and they must agree. The kernel tests then show the kernel agrees with the chains.
 """
 
@@ -19,11 +20,13 @@ from tests.unit.agent.chainsim import forward
 
 IPS = {"x/a": "10.0.0.2", "x/b": "10.0.0.3"}
 OUTSIDE = "10.1.2.3"
+IPS6 = {"x/a": "fd00::2", "x/b": "fd00::3"}
+OUTSIDE6 = "fd00:1:2::3"
 SETS = [
-    ip_set("a", IPS["x/a"]),
-    ip_set("b", IPS["x/b"]),
-    net_set("net", ("10.0.0.0/8",), ("10.0.0.3/32", "10.1.0.0/16")),
-    port_set("np", f"{IPS['x/a']},tcp:80", f"{IPS['x/b']},udp:53"),
+    ip_set("a", IPS["x/a"], IPS6["x/a"]),
+    ip_set("b", IPS["x/b"], IPS6["x/b"]),
+    net_set("net", ("10.0.0.0/8", "fd00::/16"), ("10.0.0.3/32", "10.1.0.0/16", "fd00::3/128", "fd00:1::/32")),
+    port_set("np", f"{IPS['x/a']},tcp:80", f"{IPS['x/b']},udp:53", f"{IPS6['x/a']},tcp:80", f"{IPS6['x/b']},udp:53"),
 ]
 PORTS = [PortRange(80, 80), PortRange(53, 53), PortRange(79, 81), PortRange(1000, 2000)]
 
@@ -60,6 +63,7 @@ packets = st.tuples(
     st.sampled_from(["x/a", "x/b", "out"]),
     st.sampled_from(list(Protocol)),
     st.sampled_from([80, 53, 81, 1500, 9]),
+    st.sampled_from([4, 6]),
 )
 
 
@@ -71,7 +75,8 @@ ONLY_EGRESS_ALLOWS = (
 )
 
 
-@example(*ONLY_EGRESS_ALLOWS, [("x/b", "x/a", Protocol.TCP, 80)])  # an egress allow must not skip the ingress check
+# an egress allow must not skip the ingress check
+@example(*ONLY_EGRESS_ALLOWS, [("x/b", "x/a", Protocol.TCP, 80, 4), ("x/b", "x/a", Protocol.TCP, 80, 6)])
 @settings(max_examples=400, deadline=None)
 @given(
     rule_sets(Direction.INGRESS),
@@ -81,14 +86,17 @@ ONLY_EGRESS_ALLOWS = (
     st.lists(packets, min_size=1, max_size=8),
 )
 def test_rendered_chains_agree_with_the_evaluator(ai, ae, bi, be, pkts) -> None:  # type: ignore[no-untyped-def]
-    c = compiled([ep(pod("x/a", IPS["x/a"]), ai, ae), ep(pod("x/b", IPS["x/b"]), bi, be)], SETS)
+    c = compiled([ep(pod("x/a", IPS["x/a"], "node-1", IPS6["x/a"]), ai, ae),
+                  ep(pod("x/b", IPS["x/b"], "node-1", IPS6["x/b"]), bi, be)], SETS)
     desired = render(c)
     if desired.failed:  # e.g. notPorts without a protocol: reported, not rendered
         return
-    for s, d, proto, port in pkts:
+    assert desired.v6 is not None
+    for s, d, proto, port, family in pkts:
         if s == d:
             continue
-        src, dst = IPS.get(s, OUTSIDE), IPS.get(d, OUTSIDE)
+        ips, outside = (IPS6, OUTSIDE6) if family == 6 else (IPS, OUTSIDE)
+        src, dst = ips.get(s, outside), ips.get(d, outside)
         p = None if proto is Protocol.ICMP else port
         want, _, _ = connection_allowed(c.endpoints.get(s), c.endpoints.get(d), src, dst, proto, p, c.peer_sets)
         assert forward(desired, src, dst, proto, p) == want, (s, d, proto, p)

@@ -7,6 +7,9 @@ NetworkPolicy) in ``frontends``; the spec is quoted beside each subtle branch.
 
 One Kubernetes rule becomes one IR rule per protocol its ``ports`` mention (IR rules carry one
 protocol), all with the rule's peers; a rule without ``ports`` becomes one any-protocol rule.
+
+Audit mode: the annotation ``picket.dev/audit: "true"`` stages the policy (``ir.Policy.staged``):
+compiled into the endpoints' staged rule sets, never enforced; any other value is a problem.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from picket.model import Direction, PortRange, Problem, Protocol
@@ -22,6 +25,7 @@ from picket_operator.compiler import ir
 from picket_operator.compiler.selectors import FieldError, LabelSelector, PeerSelector, parse_label_selector
 
 KIND = "NetworkPolicy"
+AUDIT_ANNOTATION = "picket.dev/audit"
 PROTOCOLS = {p.value: p for p in (Protocol.TCP, Protocol.UDP, Protocol.SCTP)}
 # IANA_SVC_NAME, as the API validates a named port: 1-15 lowercase letters, digits and '-',
 # at least one letter, no leading, trailing or doubled '-'.
@@ -45,9 +49,23 @@ def translate_network_policy(obj: Mapping[str, Any]) -> ir.Translation:
         return ir.Translation(None, (problem,))
     errors: list[FieldError] = []
     policy = _translate(obj.get("spec"), namespace, name, errors)
+    staged = _staged(meta, errors)
+    if policy is not None and staged:
+        policy = replace(policy, staged=True)
     if errors:
         return ir.Translation(None, tuple(Problem(KIND, namespace, name, e.path, e.message) for e in errors))
     return ir.Translation(policy)
+
+
+def _staged(meta: Mapping[str, Any], errors: list[FieldError]) -> bool:
+    annotations = meta.get("annotations")
+    value = annotations.get(AUDIT_ANNOTATION) if isinstance(annotations, Mapping) else None
+    if value is None or value == "false":
+        return False
+    if value != "true":
+        path = f"metadata.annotations['{AUDIT_ANNOTATION}']"
+        errors.append(FieldError(path, f'must be "true" or "false", not {value!r}'))
+    return bool(value == "true")
 
 
 def _translate(spec: Any, namespace: str, name: str, errors: list[FieldError]) -> ir.Policy | None:
