@@ -77,8 +77,11 @@ def check_ports_free() -> None:
 
 @contextlib.contextmanager
 def _exclusive(layout: RunLayout) -> Iterator[None]:
-    """One ``up`` or ``down`` at a time on this machine (a second one waits)."""
-    lock_path = layout.root.with_name(layout.root.name + ".lock")
+    """One ``up`` or ``down`` at a time on this machine (a second one waits).
+
+    Not ``/run/picket-lab.lock``: that one is free for whoever runs a whole session on the lab
+    (``flock /run/picket-lab.lock pytest tests/e2e``), which would otherwise wait for itself."""
+    lock_path = layout.root.with_name(layout.root.name + ".updown.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
