@@ -79,8 +79,9 @@ def rule_set_from_object(obj: Mapping[str, Any]) -> RuleSet:
 # Node bindings ------------------------------------------------------------------------------------
 
 def binding_row(er: EndpointRules, ingress: str | None, egress: str | None) -> dict[str, Any]:
-    """One endpoint of a CompiledNode: who it is, and the names of its rule sets."""
-    row = {k: v for k, v in er.endpoint.to_dict().items() if k != "node"}
+    """One endpoint of a CompiledNode: who it is (node included, for the per-pod view), and the
+    names of its rule sets."""
+    row = er.endpoint.to_dict()
     row["ingress"], row["egress"] = ingress, egress
     return row
 
