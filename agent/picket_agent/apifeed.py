@@ -127,7 +127,7 @@ class ApiFeed:
         }
         self._endpoints = self._stores["endpoints"]
         self._resolution = Resolution({})
-        self._applied: dict[str, str] = {}  # endpoint key -> version the dataplane applied
+        self._applied: dict[str, str] = {}  # endpoint key -> version the dataplane enforces (last apply)
         self._versions: dict[str, tuple[EndpointRules, str]] = {}  # endpoint key -> (rules, their version)
         self._reported: dict[tuple[str, str], tuple[str, str]] = {}  # object -> (version, resourceVersion)
         self._pool = ThreadPoolExecutor(4, thread_name_prefix="status")
@@ -196,6 +196,9 @@ class ApiFeed:
             self._dirty.clear()
             self._submit(self.snapshot())
             self.submitted += 1
+            # A new CompiledNode version whose rules the kernel already enforces (the switch from
+            # the previous form, a no-op change) makes no apply and so no ``applied`` call.
+            self._check_node()
 
     def snapshot(self) -> Compiled:
         with self._lock:
@@ -223,7 +226,7 @@ class ApiFeed:
     def applied(self, version_by_key: Mapping[str, str]) -> None:
         """Called by the SyncLoop after an apply; never blocks it (patches run in a pool)."""
         with self._lock:
-            self._applied.update(version_by_key)
+            self._applied = dict(version_by_key)  # the whole node's state in the kernel now
             legacy_mode = self._resolution.binding is None
             keys = [k for k, (_, p) in self._endpoints.items.items() if p.rules.endpoint.key in version_by_key]
         if legacy_mode:

@@ -80,9 +80,9 @@ def rule_set_from_object(obj: Mapping[str, Any]) -> RuleSet:
 
 def binding_row(er: EndpointRules, ingress: str | None, egress: str | None) -> dict[str, Any]:
     """One endpoint of a CompiledNode: who it is (node included, for the per-pod view), and the
-    names of its rule sets."""
+    names of its rule sets (absent: not isolated in that direction)."""
     row = er.endpoint.to_dict()
-    row["ingress"], row["egress"] = ingress, egress
+    row.update({d: name for d, name in (("ingress", ingress), ("egress", egress)) if name})
     return row
 
 

@@ -7,6 +7,8 @@ switches).
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from picket.model import Compiled, Endpoint, EndpointKind, EndpointRules, RuleSet
@@ -165,3 +167,22 @@ def test_per_endpoint_status_is_not_reported_once_the_node_has_a_compiled_node()
     feed.applied({"x/a": "v1"})  # the CompiledEndpoint's version: irrelevant now
     drain(feed)
     assert not any("compiledendpoints" in p for p, _ in client.patches)
+
+
+def test_a_compiled_node_the_kernel_already_enforces_is_reported_without_an_apply() -> None:
+    """The switch from the previous form: the same rules, so the dataplane does not apply anything."""
+    feed, client, _ = make()
+    before = feed.snapshot()
+    feed.applied({k: endpoint_version(er) for k, er in before.endpoints.items()})  # x/a open, from its pcep
+    drain_previous = len(client.patches)
+    stop = threading.Event()
+    builder = threading.Thread(target=feed._build, args=(stop,), daemon=True)
+    builder.start()
+    feed._event("nodes", "ADDED", node_obj([(EndpointRules(endpoint("a", "10.0.0.1")), None)]))
+    deadline = time.monotonic() + 5
+    while feed.submitted < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    builder.join(timeout=5)
+    feed._pool.shutdown(wait=True)
+    assert [p for p, _ in client.patches[drain_previous:]] == ["/apis/picket.dev/v1alpha1/compilednodes/n1/status"]
