@@ -134,7 +134,7 @@ class ApiFeed:
         self._listed: set[str] = set()
         self._dirty = threading.Event()
         self._pending: dict[tuple[str, str], tuple[Parsed, str]] = {}  # per-endpoint reports not yet sent
-        self._node_report: str | None = None  # a CompiledNode version to report
+        self._node_report: tuple[str, str] | None = None  # (version, resourceVersion) last reported
         self._last_pending = 0.0
         self._report_wake = threading.Event()
         self.submitted = 0
@@ -240,13 +240,17 @@ class ApiFeed:
             res = self._resolution
             if res.binding is None or not binding_applied(res, self._applied, self._version_of):
                 return
-            seen = [s for _, s in self._stores["nodes"].status.values()]
-            if seen and seen[0].get("appliedVersion") == res.binding and seen[0].get("applied") == "True":
+            stored = [(b, self._stores["nodes"].status.get(k, ("", {}))) for k, (_, b) in
+                      self._stores["nodes"].items.items()]
+            if not stored or stored[0][0].version != res.binding:
+                return  # the object changed since the snapshot: the next snapshot decides
+            rv, status = stored[0][1]
+            if status.get("appliedVersion") == res.binding and status.get("applied") == "True":
                 return  # already truthful
-            if self._node_report == res.binding:
-                return
-            self._node_report = res.binding
-        self._pool.submit(self._report_node, res.binding)
+            if self._node_report == (res.binding, rv):
+                return  # already reported for this state of the object (a recreated one is new)
+            self._node_report = (res.binding, rv)
+        self._pool.submit(self._report_node, res.binding, rv)
 
     def _version_of(self, er: EndpointRules) -> str:
         """The renderer's version of ``er``, computed once per rules object (under ``_lock``)."""
@@ -257,7 +261,7 @@ class ApiFeed:
         self._versions[er.endpoint.key] = (er, version)
         return version
 
-    def _report_node(self, version: str) -> None:
+    def _report_node(self, version: str, rv: str) -> None:
         status = {
             "appliedVersion": version,
             "applied": "True",
@@ -271,7 +275,7 @@ class ApiFeed:
             if exc.status != 404:  # 404: deleted meanwhile
                 log.warning("status of CompiledNode %s: %s", self._node, exc)
             with self._lock:
-                if self._node_report == version:
+                if self._node_report == (version, rv):
                     self._node_report = None
 
     def _check_status(self, keys: list[tuple[str, str]]) -> None:

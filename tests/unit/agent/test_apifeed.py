@@ -186,3 +186,21 @@ def test_a_compiled_node_the_kernel_already_enforces_is_reported_without_an_appl
     builder.join(timeout=5)
     feed._pool.shutdown(wait=True)
     assert [p for p, _ in client.patches[drain_previous:]] == ["/apis/picket.dev/v1alpha1/compilednodes/n1/status"]
+
+
+def test_a_compiled_node_recreated_with_the_same_version_is_reported_again() -> None:
+    client, submitted = Client(), []
+    feed = ApiFeed(client, "n1", submitted.append)  # type: ignore[arg-type]
+    a = EndpointRules(endpoint("a", "10.0.0.1"))
+    listed(feed, nodes=[node_obj([(a, None)], rv="1")])
+    snap = feed.snapshot()
+    feed.applied({k: endpoint_version(er) for k, er in snap.endpoints.items()})
+    version = node_obj([(a, None)])["spec"]["version"]
+    truthful = {"applied": "True", "appliedVersion": version}
+    feed._event("nodes", "MODIFIED", node_obj([(a, None)], rv="2", status=truthful))
+    feed._event("nodes", "DELETED", node_obj([(a, None)], rv="3"))
+    feed._event("nodes", "ADDED", node_obj([(a, None)], rv="4"))  # a new operator publishes it again
+    feed.snapshot()
+    feed._check_node()
+    feed._pool.shutdown(wait=True)
+    assert [b["status"]["appliedVersion"] for _, b in client.patches] == [version, version]
