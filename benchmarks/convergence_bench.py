@@ -220,35 +220,47 @@ def deny_t(name: str) -> str:
             "spec: {podSelector: {matchLabels: {app: t}}, policyTypes: [Ingress]}\n")
 
 
-def policy_trials(b: Bench, floor: FloorWatcher, trials: int) -> tuple[list[float], list[float]]:
+def policy_trials(b: Bench, floor: FloorWatcher, trials: int,
+                  writes: list[float] | None = None) -> tuple[list[float], list[float]]:
     took, floors = [], []
+    counter = Writes(b)
     for i in range(trials):
         name = f"deny-t-{i}"
         prober = b.prober("bench-probe/s", "bench-probe/t", "blocked")
+        before = counter.count() if writes is not None else 0.0
         t0 = time.time()
         b.kubectl("apply", "-f", "-", stdin=deny_t(name))
         took.append(b.seen_at(prober) - t0)
         floors.append(floor.first_after(t0, lambda o, n=name: o["metadata"]["name"] == n) - t0)
+        if writes is not None:
+            time.sleep(0.5)  # the agent's status report
+            writes.append(counter.count() - before)
         back = b.prober("bench-probe/s", "bench-probe/t", "allowed")
         b.kubectl("delete", "networkpolicy", "-n", "bench-probe", name)
         b.seen_at(back)
     return took, floors
 
 
-def label_trials(b: Bench, floor: FloorWatcher, trials: int) -> tuple[list[float], list[float]]:
+def label_trials(b: Bench, floor: FloorWatcher, trials: int,
+                 writes: list[float] | None = None) -> tuple[list[float], list[float]]:
     b.kubectl("apply", "-f", "-", stdin=(
         HEAD + "metadata: {name: clients-only, namespace: bench-probe}\n"
         "spec: {podSelector: {matchLabels: {app: t}},\n"
         "       ingress: [{from: [{podSelector: {matchLabels: {role: client}}}]}]}\n"))
     took, floors = [], []
+    counter = Writes(b)
     for _ in range(trials):
         b.seen_at(b.prober("bench-probe/s", "bench-probe/t", "allowed"))
         prober = b.prober("bench-probe/s", "bench-probe/t", "blocked")
+        before = counter.count() if writes is not None else 0.0
         t0 = time.time()
         b.kubectl("label", "pod", "-n", "bench-probe", "s", "role-")
         took.append(b.seen_at(prober) - t0)
         floors.append(floor.first_after(
             t0, lambda o: o["metadata"]["name"] == "s" and "role" not in (o["metadata"].get("labels") or {})) - t0)
+        if writes is not None:
+            time.sleep(0.5)  # the agent's status report
+            writes.append(counter.count() - before)
         b.kubectl("label", "pod", "-n", "bench-probe", "s", "role=client")
     b.kubectl("delete", "networkpolicy", "-n", "bench-probe", "clients-only")
     return took, floors
@@ -418,10 +430,16 @@ def main(argv: list[str]) -> int:
             if args.warmup:
                 warm, _ = policy_trials(b, pol_floor, args.warmup)
                 print(f"warm-up trials (discarded): {', '.join(f'{w * 1000:.0f} ms' for w in warm)}", flush=True)
-            took, floor = policy_trials(b, pol_floor, args.trials)
+            pol_writes: list[float] = []
+            took, floor = policy_trials(b, pol_floor, args.trials, pol_writes)
             print(figures("policy apply -> enforced", took, floor), flush=True)
-            took, floor = label_trials(b, pod_floor, args.trials)
+            lab_writes: list[float] = []
+            took, floor = label_trials(b, pod_floor, args.trials, lab_writes)
             print(figures("pod label change -> enforced", took, floor), flush=True)
+            print("API writes to picket.dev objects per single-pod event (operator + agents, counted in the same "
+                  f"trials): isolate one pod median {statistics.median(pol_writes):.0f}"
+                  f" (max {max(pol_writes):.0f}), peer label change median {statistics.median(lab_writes):.0f} "
+                  f"(max {max(lab_writes):.0f})", flush=True)
         if args.big:
             after = big_trials(b, big_floor, big_trials_n, args.big, applied_current)
             print_big("", args.big, after)
