@@ -2,7 +2,8 @@
 
 Run as root (the binaries built: ``picket lab build``):
 
-    python3 benchmarks/convergence_bench.py [--pods 300] [--policies 60] [--big 1000] [--trials 50] [--keep]
+    python3 -m benchmarks.convergence_bench [--pods 300] [--policies 60] [--big 1000] [--trials 50]
+                                            [--big-trials 10] [--previous REF] [--keep]
 
 It brings up a lab with enough nodes (each node has a /24 of pod addresses), deploys picket as
 ``picket demo`` does (manifests/, operator and agents with their ServiceAccount tokens), creates
@@ -14,9 +15,18 @@ them) plus two probe pods ``bench-probe/s`` and ``bench-probe/t`` on different n
    refusals;
 2. label: ``kubectl label`` removing ``role=client`` from ``s`` (``t`` admits only clients) -> the
    same;
-3. big: a policy selecting every pod of a ``--big``-pod namespace -> the first probed pod of that
-   namespace blocked (and, reported separately, the time until every CompiledEndpoint of the
-   namespace reports ``applied: True``).
+3. big: a policy selecting every pod of a ``--big``-pod namespace -> one prober per node, each
+   aimed at that node's last-created pod of the namespace (an agent applies its node's whole
+   CompiledNode in one transaction, so one pod per node stands for all of that node's pods): the
+   first and the LAST of them blocked; reported separately, the time until every node's agent
+   reports the new version applied, and the API writes to picket.dev objects per trial (from
+   kube-apiserver's ``apiserver_request_total``).
+
+``--previous REF`` (e.g. the commit before the CompiledNode form) first runs the big case with
+that version's operator (from ``git archive REF``, with admin credentials, as this version's RBAC
+no longer grants its writes), then starts this version's operator on the cluster it published
+(timing the switch: CompiledEndpoints replaced by applied CompiledNodes) and runs the same
+trials again: before and after in one run, on the same cluster and agents.
 
 The floor is measured in the same run: a plain watcher (one list+watch stream in this process)
 records when the API server delivers the corresponding event. Printed: median and p99 per kind,
@@ -27,19 +37,25 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from picket.apiclient import KubeClient
 from picket_lab import lifecycle
 from picket_lab.api import Lab, LabNotRunning
-from picket_lab.deploy import Deployment, apply_manifests, wait_until
+from picket_lab.deploy import Deployment, apply_manifests, picket_argv, wait_until
+
+REPO = Path(__file__).resolve().parents[1]
+API = "/apis/picket.dev/v1alpha1"
 
 PROBER = r"""
 import socket, sys, time
@@ -204,69 +220,143 @@ def deny_t(name: str) -> str:
             "spec: {podSelector: {matchLabels: {app: t}}, policyTypes: [Ingress]}\n")
 
 
-def policy_trials(b: Bench, floor: FloorWatcher, trials: int) -> tuple[list[float], list[float]]:
+def policy_trials(b: Bench, floor: FloorWatcher, trials: int,
+                  writes: list[float] | None = None) -> tuple[list[float], list[float]]:
     took, floors = [], []
+    counter = Writes(b)
     for i in range(trials):
         name = f"deny-t-{i}"
         prober = b.prober("bench-probe/s", "bench-probe/t", "blocked")
+        before = counter.count() if writes is not None else 0.0
         t0 = time.time()
         b.kubectl("apply", "-f", "-", stdin=deny_t(name))
         took.append(b.seen_at(prober) - t0)
         floors.append(floor.first_after(t0, lambda o, n=name: o["metadata"]["name"] == n) - t0)
+        if writes is not None:
+            time.sleep(0.5)  # the agent's status report
+            writes.append(counter.count() - before)
         back = b.prober("bench-probe/s", "bench-probe/t", "allowed")
         b.kubectl("delete", "networkpolicy", "-n", "bench-probe", name)
         b.seen_at(back)
     return took, floors
 
 
-def label_trials(b: Bench, floor: FloorWatcher, trials: int) -> tuple[list[float], list[float]]:
+def label_trials(b: Bench, floor: FloorWatcher, trials: int,
+                 writes: list[float] | None = None) -> tuple[list[float], list[float]]:
     b.kubectl("apply", "-f", "-", stdin=(
         HEAD + "metadata: {name: clients-only, namespace: bench-probe}\n"
         "spec: {podSelector: {matchLabels: {app: t}},\n"
         "       ingress: [{from: [{podSelector: {matchLabels: {role: client}}}]}]}\n"))
     took, floors = [], []
+    counter = Writes(b)
     for _ in range(trials):
         b.seen_at(b.prober("bench-probe/s", "bench-probe/t", "allowed"))
         prober = b.prober("bench-probe/s", "bench-probe/t", "blocked")
+        before = counter.count() if writes is not None else 0.0
         t0 = time.time()
         b.kubectl("label", "pod", "-n", "bench-probe", "s", "role-")
         took.append(b.seen_at(prober) - t0)
         floors.append(floor.first_after(
             t0, lambda o: o["metadata"]["name"] == "s" and "role" not in (o["metadata"].get("labels") or {})) - t0)
+        if writes is not None:
+            time.sleep(0.5)  # the agent's status report
+            writes.append(counter.count() - before)
         b.kubectl("label", "pod", "-n", "bench-probe", "s", "role=client")
     b.kubectl("delete", "networkpolicy", "-n", "bench-probe", "clients-only")
     return took, floors
 
 
-def all_applied(kube: KubeClient, namespace: str, isolated: bool | None) -> bool:
-    """Every CompiledEndpoint of the namespace applied at its current version (and isolated as asked)."""
-    items = kube.get(f"/apis/picket.dev/v1alpha1/namespaces/{namespace}/compiledendpoints").get("items", [])
+def applied_previous(kube: KubeClient, namespace: str, isolated: bool | None) -> bool:
+    """Previous form: every CompiledEndpoint of the namespace applied at its version (isolated as asked)."""
+    items = kube.get(f"{API}/namespaces/{namespace}/compiledendpoints").get("items", [])
     want = {True: "isolated", False: "open", None: None}[isolated]
     return bool(items) and all(
         want in (None, o["spec"]["summary"]["ingress"]) and (o.get("status") or {}).get("applied") == "True"
         and o["status"].get("appliedVersion") == o["spec"]["version"] for o in items)
 
 
-def big_trials(b: Bench, floor: FloorWatcher, trials: int, big: int) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"first": [], "last": [], "status": [], "floor": []}
+def applied_current(kube: KubeClient, namespace: str, isolated: bool | None) -> bool:
+    """Every CompiledNode applied at its version; the namespace's pods there (isolated as asked)."""
+    nodes = kube.get(f"{API}/compilednodes").get("items", [])
+    rows = [r for o in nodes for r in o["spec"]["endpoints"] if r.get("namespace") == namespace]
+    return bool(rows) and all(isolated is None or bool(r.get("ingress")) == isolated for r in rows) and all(
+        (o.get("status") or {}).get("appliedVersion") == o["spec"]["version"] for o in nodes)
+
+
+class Writes:
+    """API writes to picket.dev objects so far, by kube-apiserver's own request counter."""
+
+    LINE = re.compile(r'^apiserver_request_total\{(.*)\} ([0-9.e+]+)$')
+
+    def __init__(self, b: Bench) -> None:
+        self.b = b
+
+    def count(self) -> float:
+        out = subprocess.run([str(self.b.lab.kubectl_path), f"--kubeconfig={self.b.lab.kubeconfig}", "get", "--raw",
+                              "/metrics"], capture_output=True, text=True, timeout=60, check=True).stdout
+        total = 0.0
+        for line in out.splitlines():
+            m = self.LINE.match(line)
+            if m and 'group="picket.dev"' in m.group(1) and not re.search(r'verb="(GET|LIST|WATCH)"', m.group(1)):
+                total += float(m.group(2))
+        return total
+
+
+def probe_targets(lab: Lab, big: int) -> list[str]:
+    """Per node, the last-created pod of bench-big there (pods go round-robin over the nodes)."""
+    n = len(lab.nodes)
+    return [f"bench-big/b{max(i for i in range(big) if i % n == j)}" for j in range(min(n, big))]
+
+
+def big_trials(b: Bench, floor: FloorWatcher, trials: int, big: int,
+               applied: Callable[[KubeClient, str, bool | None], bool]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"first": [], "last": [], "status": [], "floor": [], "writes": []}
     text = ("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-all, namespace: bench-big}\n"
             "spec: {podSelector: {}, policyTypes: [Ingress]}\n")
+    targets = probe_targets(b.lab, big)
+    writes = Writes(b)
     for _ in range(trials):
-        first = b.prober("bench-probe/s", "bench-big/b0", "blocked")
-        last = b.prober("bench-probe/s", f"bench-big/b{big - 1}", "blocked")
+        probers = [b.prober("bench-probe/s", t, "blocked") for t in targets]
+        before = writes.count()
         t0 = time.time()
         b.kubectl("apply", "-f", "-", stdin=text)
-        out["first"].append(b.seen_at(first) - t0)
-        out["last"].append(b.seen_at(last) - t0)
-        wait_until(lambda: all_applied(b.kube, "bench-big", True), 120, interval=0.1)
+        seen = [b.seen_at(p) - t0 for p in probers]
+        out["first"].append(min(seen))
+        out["last"].append(max(seen))
+        wait_until(lambda: applied(b.kube, "bench-big", True), 120, interval=0.05)
         out["status"].append(time.time() - t0)
         out["floor"].append(floor.first_after(t0, lambda o: o["metadata"]["name"] == "deny-all") - t0)
-        back = [b.prober("bench-probe/s", f"bench-big/b{i}", "allowed") for i in (0, big - 1)]
+        time.sleep(0.5)  # late status reports count too
+        out["writes"].append(writes.count() - before)
+        back = [b.prober("bench-probe/s", t, "allowed") for t in targets]
         b.kubectl("delete", "networkpolicy", "-n", "bench-big", "deny-all")
         for proc in back:
             b.seen_at(proc)
-        wait_until(lambda: all_applied(b.kube, "bench-big", False), 120, interval=0.2)
+        wait_until(lambda: applied(b.kube, "bench-big", False), 120, interval=0.2)
     return out
+
+
+def print_big(label: str, big: int, out: dict[str, list[float]]) -> None:
+    print(figures(f"{label}policy over {big} pods -> first pod enforced", out["first"], out["floor"]))
+    print(figures(f"{label}policy over {big} pods -> LAST pod enforced", out["last"], out["floor"]))
+    print(figures(f"{label}policy over {big} pods -> every agent reported it applied", out["status"], out["floor"]))
+    w = out["writes"]
+    print(f"{label}API writes to picket.dev objects per trial (operator + agents): median "
+          f"{statistics.median(w):.0f}, max {max(w):.0f}", flush=True)
+
+
+def previous_tree(ref: str) -> Path:
+    """The previous version's source, from git (run from it: PYTHONPATH, as the lab runs this tree)."""
+    where = Path(tempfile.mkdtemp(prefix="picket-previous-"))
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    return where
+
+
+def start_previous_operator(lab: Lab, tree: Path) -> Any:
+    env = {"PYTHONPATH": ":".join(str(tree / d) for d in ("", "operator", "agent", "lab"))}
+    argv = picket_argv("operator", "--kubeconfig", str(lab.kubeconfig), "--identity", "picket-operator-previous")
+    return lab.spawn("picket-operator-previous", argv, env=env)
 
 
 def ensure_lab(nodes: int) -> Lab:
@@ -287,8 +377,10 @@ def main(argv: list[str]) -> int:
     p.add_argument("--pods", type=int, default=300)
     p.add_argument("--policies", type=int, default=60)
     p.add_argument("--big", type=int, default=1000, help="pods of the namespace one policy selects entirely (0: skip)")
-    p.add_argument("--trials", type=int, default=50)
+    p.add_argument("--trials", type=int, default=50, help="trials of the policy and label cases (0: skip them)")
     p.add_argument("--big-trials", type=int, default=0, help="trials of the big case (default: --trials)")
+    p.add_argument("--previous", metavar="REF", help="also run the big case with this git ref's operator first "
+                   "(the CompiledEndpoint form), then switch to this version on the same cluster")
     p.add_argument("--warmup", type=int, default=3, help="policy trials run first and discarded (a fresh "
                    "lab is still settling: controllers, 1000s of status reports)")
     p.add_argument("--keep", action="store_true", help="leave the lab and picket running")
@@ -298,35 +390,70 @@ def main(argv: list[str]) -> int:
     kube = KubeClient(lab.kubeconfig, user_agent="picket-bench", pool_size=32)
     apply_manifests(lab, lambda m: print(f"  {m}", flush=True))
     deployment = Deployment(lab)
-    deployment.start_operator("picket-operator-0")
+    previous = None
+    if args.previous:
+        previous = start_previous_operator(lab, previous_tree(args.previous))
+    else:
+        deployment.start_operator("picket-operator-0")
     deployment.start_agents()
+    big_trials_n = args.big_trials or args.trials
     try:
         setup(lab, kube, args.pods, args.policies, args.big)
         b = Bench(lab, kube)
-        quiet = wait_until(lambda: all(all_applied(kube, n, None) for n in ("bench-probe", "bench-big", "bench-0")),
+        applied = applied_previous if previous is not None else applied_current
+        quiet = wait_until(lambda: all(applied(kube, n, None) for n in ("bench-probe", "bench-big", "bench-0")),
                            600, interval=1.0)
-        print(f"warm-up: every CompiledEndpoint applied: {quiet}", flush=True)
-        pol_floor = FloorWatcher(kube, "/apis/networking.k8s.io/v1/namespaces/bench-probe/networkpolicies")
-        pod_floor = FloorWatcher(kube, "/api/v1/namespaces/bench-probe/pods")
+        print(f"warm-up: every compiled object applied: {quiet}", flush=True)
         print(f"lab: {len(lab.nodes)} nodes; {args.pods} pods + {args.big} in bench-big; {args.policies} policies",
               flush=True)
-        if args.warmup:
-            warm, _ = policy_trials(b, pol_floor, args.warmup)
-            print(f"warm-up trials (discarded): {', '.join(f'{w * 1000:.0f} ms' for w in warm)}", flush=True)
-        took, floor = policy_trials(b, pol_floor, args.trials)
-        print(figures("policy apply -> enforced", took, floor), flush=True)
-        took, floor = label_trials(b, pod_floor, args.trials)
-        print(figures("pod label change -> enforced", took, floor), flush=True)
+        big_floor = FloorWatcher(kube, "/apis/networking.k8s.io/v1/namespaces/bench-big/networkpolicies")
+        before: dict[str, list[float]] | None = None
+        if previous is not None and args.big:
+            before = big_trials(b, big_floor, big_trials_n, args.big, applied_previous)
+            print_big(f"[previous {args.previous}] ", args.big, before)
+        if previous is not None:
+            previous.stop()
+            started = time.monotonic()
+            deployment.start_operator("picket-operator-0")
+
+            def switched() -> bool:
+                return (not kube.get(f"{API}/compiledendpoints").get("items")
+                        and applied_current(kube, "bench-big", None))
+
+            done = wait_until(switched, 300, interval=0.2)
+            print(f"switch to this version: CompiledEndpoints replaced by applied CompiledNodes "
+                  f"{'in' if done else 'NOT within'} {time.monotonic() - started:.1f}s of the operator's start",
+                  flush=True)
+        pol_floor = FloorWatcher(kube, "/apis/networking.k8s.io/v1/namespaces/bench-probe/networkpolicies")
+        pod_floor = FloorWatcher(kube, "/api/v1/namespaces/bench-probe/pods")
+        if args.trials:
+            if args.warmup:
+                warm, _ = policy_trials(b, pol_floor, args.warmup)
+                print(f"warm-up trials (discarded): {', '.join(f'{w * 1000:.0f} ms' for w in warm)}", flush=True)
+            pol_writes: list[float] = []
+            took, floor = policy_trials(b, pol_floor, args.trials, pol_writes)
+            print(figures("policy apply -> enforced", took, floor), flush=True)
+            lab_writes: list[float] = []
+            took, floor = label_trials(b, pod_floor, args.trials, lab_writes)
+            print(figures("pod label change -> enforced", took, floor), flush=True)
+            print("API writes to picket.dev objects per single-pod event (operator + agents, counted in the same "
+                  f"trials): isolate one pod median {statistics.median(pol_writes):.0f}"
+                  f" (max {max(pol_writes):.0f}), peer label change median {statistics.median(lab_writes):.0f} "
+                  f"(max {max(lab_writes):.0f})", flush=True)
         if args.big:
-            big_floor = FloorWatcher(kube, "/apis/networking.k8s.io/v1/namespaces/bench-big/networkpolicies")
-            out = big_trials(b, big_floor, args.big_trials or args.trials, args.big)
-            print(figures(f"policy over {args.big} pods -> first pod enforced", out["first"], out["floor"]))
-            print(figures(f"policy over {args.big} pods -> last pod enforced", out["last"], out["floor"]))
-            print(figures(f"policy over {args.big} pods -> every pcep Applied", out["status"], out["floor"]))
+            after = big_trials(b, big_floor, big_trials_n, args.big, applied_current)
+            print_big("", args.big, after)
+            if before is not None:
+                ratio = statistics.median(before["last"]) / statistics.median(after["last"])
+                wratio = statistics.median(before["writes"]) / max(1.0, statistics.median(after["writes"]))
+                print(f"previous/this version: last pod enforced {ratio:.1f}x faster (median), "
+                      f"{wratio:.0f}x fewer API writes", flush=True)
         dead = deployment.check_alive()
         if dead:
             print(f"processes that died: {dead}")
     finally:
+        if previous is not None and previous.alive():
+            previous.stop()
         if not args.keep:
             deployment.stop()
             for ns in ("bench-0", "bench-1", "bench-2", "bench-3", "bench-4", "bench-5", "bench-probe", "bench-big"):

@@ -157,8 +157,8 @@ def main(argv: Sequence[str]) -> int:
         for directory in sorted(p for p in EXAMPLES.glob("seed*") if (p / "policy.yaml").is_file()):
             if args.only in directory.name:
                 ok &= demo.example(directory)
-        say("what the operator published (kubectl get pcep -A)")
-        print(_indent(lab.kubectl("get", "pcep", "-A", check=False).stdout))
+        say("what the operator published (kubectl get pcn, prs)")
+        print(_indent(lab.kubectl("get", "pcn,prs", check=False).stdout))
         dead = deployment.check_alive()
         if dead:
             print(f"   processes that died: {', '.join(dead)} (logs in {lab.run_dir}/logs)")

@@ -22,7 +22,10 @@ class OperatorCollector:
         gauges = [
             ("picket_operator_leader", "1 when this replica holds the lease", 1.0 * self._is_leader()),
             ("picket_operator_ready", "1 once the initial state is compiled", 1.0 * feed.ready()),
-            ("picket_operator_published_endpoints", "CompiledEndpoints published", len(pub.ledger.endpoints)),
+            ("picket_operator_published_nodes", "CompiledNodes published", len(pub.ledger.nodes)),
+            ("picket_operator_published_rule_sets", "CompiledRuleSets published", len(pub.ledger.rule_sets)),
+            ("picket_operator_legacy_endpoints", "CompiledEndpoints of the previous form left to delete",
+             len(pub.ledger.legacy)),
             ("picket_operator_published_peer_sets", "CompiledPeerSets published", len(pub.ledger.peer_sets)),
             ("picket_operator_problems", "current problems in input objects", len(feed.problems())),
         ]

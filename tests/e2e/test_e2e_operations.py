@@ -59,9 +59,21 @@ def test_leader_failover(e2e: E2E) -> None:
 
 
 def first_full_sync(log_text: str) -> dict[str, int]:
-    match = re.search(r"sync \(full\): .*?-> (\d+) pps written, (\d+) pcep written, (\d+) pcep deleted", log_text)
+    match = re.search(r"sync \(full\): .*?-> (\d+) pps written, (\d+) prs written, (\d+) pcn written, "
+                      r"(\d+) pcn deleted, .*?(\d+) pcep deleted", log_text)
     assert match, "the operator logged no full sync"
-    return {"pps": int(match.group(1)), "written": int(match.group(2)), "deleted": int(match.group(3))}
+    return {"pps": int(match.group(1)), "prs": int(match.group(2)), "written": int(match.group(3)),
+            "deleted": int(match.group(4)), "pcep deleted": int(match.group(5))}
+
+
+def compiled_nodes(e2e: E2E) -> list[dict[str, Any]]:
+    return list(e2e.kube.get("/apis/picket.dev/v1alpha1/compilednodes").get("items", []))
+
+
+def rows(e2e: E2E) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Every published endpoint: key -> (its node, its row in the CompiledNode)."""
+    return {f"{r['namespace']}/{r['name']}": (o["metadata"]["name"], r) for o in compiled_nodes(e2e)
+            for r in o["spec"]["endpoints"] if r["kind"] == "Pod"}
 
 
 def test_operator_restart_recovers_from_the_api(e2e: E2E) -> None:
@@ -74,7 +86,8 @@ def test_operator_restart_recovers_from_the_api(e2e: E2E) -> None:
     e2e.expect(expected(P, lambda s, dst: True), deadline=2, prediction=False)
     restarted = d.start_operator("picket-operator-0")
     e2e.expect(expected(P, lambda s, dst: ns(dst) != "x"))
-    # Recovery is diff-based: only the three x pods' objects were rewritten, nothing deleted.
+    # Recovery is diff-based: only the CompiledNodes of the nodes hosting x's pods were rewritten
+    # (and the one rule set they now name, unless a previous test left it published), nothing deleted.
     marker = "picket operator picket-operator-0 starting"
 
     def this_run() -> str:
@@ -82,9 +95,11 @@ def test_operator_restart_recovers_from_the_api(e2e: E2E) -> None:
 
     assert wait_until(lambda: "sync (full)" in this_run(), 10)
     full = first_full_sync(this_run())
-    assert (full["written"], full["deleted"]) == (3, 0), full
-    pceps = e2e.kube.get("/apis/picket.dev/v1alpha1/compiledendpoints").get("items", [])
-    assert {f"{o['metadata']['namespace']}/{o['metadata']['name']}" for o in pceps} >= set(P)
+    published = rows(e2e)
+    x_nodes = {published[k][0] for k in P if ns(k) == "x"}
+    assert (full["written"], full["deleted"], full["pcep deleted"]) == (len(x_nodes), 0, 0), full
+    assert full["prs"] <= 1, full
+    assert set(published) >= set(P)
 
 
 def test_applied_status_is_reported(e2e: E2E) -> None:
@@ -92,17 +107,26 @@ def test_applied_status_is_reported(e2e: E2E) -> None:
     e2e.expect(expected(P, lambda s, dst: ns(dst) != "x"))
 
     def all_applied() -> bool:
-        items = e2e.kube.get("/apis/picket.dev/v1alpha1/namespaces/x/compiledendpoints").get("items", [])
-        return len(items) == 3 and all(
-            (o.get("status") or {}).get("applied") == "True"
-            and o["status"].get("appliedVersion") == o["spec"]["version"]
-            and o["spec"]["summary"]["ingress"] == "isolated"
-            for o in items
-        )
+        nodes = compiled_nodes(e2e)
+        x_rows = [r for o in nodes for r in o["spec"]["endpoints"] if r.get("namespace") == "x"]
+        return len(x_rows) == 3 and all(r.get("ingress") and not r.get("egress") for r in x_rows) and all(
+            (o.get("status") or {}).get("appliedVersion") == o["spec"]["version"] for o in nodes)
 
-    assert wait_until(all_applied, 20), "status.applied never became True with the current version"
-    table = e2e.kubectl("get", "pcep", "-n", "x")
-    assert re.search(r"^a\s+\S+\s+\S+\s+isolated\s+open\s+0\s+True", table, re.M), table
+    assert wait_until(all_applied, 20), "status.appliedVersion never caught up with spec.version on every node"
+    table = e2e.kubectl("get", "pcn")
+    for line in table.splitlines()[1:]:  # NAME ENDPOINTS ISOLATED RULESETS VERSION APPLIED AGE
+        cells = line.split()
+        assert cells[4] == cells[5], table
+    # The per-pod view README documents: one line per pod with its node, IP and rule sets.
+    view = e2e.kubectl("get", "pcn", "-o", "jsonpath=" + POD_VIEW)
+    lines = {tuple(line.split("\t")[:2]) for line in view.splitlines()}
+    assert {(p, published_node) for p, (published_node, _) in rows(e2e).items() if ns(p) == "x"} <= lines, view
+    x_a = next(line.split("\t") for line in view.splitlines() if line.startswith("x/a\t"))
+    assert x_a[3].startswith("ingress-") and x_a[4] == "", x_a
+
+
+POD_VIEW = ('{range .items[*]}{range .spec.endpoints[*]}{.namespace}/{.name}{"\\t"}{.node}'
+            '{"\\t"}{.ips[0]}{"\\t"}{.ingress}{"\\t"}{.egress}{"\\n"}{end}{end}')
 
 
 BAD_GNP = """

@@ -1,9 +1,13 @@
 """The compiler feed: the one place that holds the IncrementalCompiler and what it has been fed.
 
 Called by the kopf handlers (``handlers.py``, in kopf's event loop) for every Pod, Namespace and
-policy event, and read by the publisher thread (``publisher.py``). Each event updates the
-compiler under a lock and marks the keys its ``Delta`` names dirty in the publisher; nothing is
-recomputed or written here.
+policy event, and read by the publisher thread (``writer.py``). Each event updates the
+compiler under a lock and marks dirty in the publisher the *nodes* of the endpoints its
+``Delta`` names (the node before and after, for an endpoint that moved) and its peer sets;
+nothing is recomputed or written here. The feed keeps which endpoints live on which node, so
+``node_object`` builds one node's CompiledNode from that node's endpoints alone; rule-set
+objects and binding rows are cached (rule sets by value, rows by the endpoint's rules object),
+so a change over many pods costs one digest per distinct rule set.
 
 It also knows when the initial listing has been digested: kopf fills its in-memory indices with
 every object before it calls any event handler, so once every key in those indices has been fed
@@ -23,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from picket.model import Problem
+from picket.model import EndpointRules, Problem, RuleSet
 from picket_operator.compiler.frontends.registry import group_of, qualified_kind
 from picket_operator.compiler.incremental import Delta, IncrementalCompiler
 from picket_operator.publishing import objects as publishing
@@ -31,7 +35,8 @@ from picket_operator.publishing import objects as publishing
 log = logging.getLogger("picket.operator.feed")
 
 ObjectKey = tuple[str, str, str]  # (kind, namespace, name)
-Marker = Callable[[Iterable[str], Iterable[str]], None]  # (endpoint keys, peer set names)
+Marker = Callable[[Iterable[str], Iterable[str]], None]  # (node names, peer set names)
+CACHE_LIMIT = 20_000  # rule sets remembered by value before the cache starts afresh
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,10 @@ class CompilerFeed:
         self._seen: dict[str, set[str]] = {"pod": set(), "namespace": set(), "policy": set()}
         self._ready = threading.Event()
         self._problems: dict[ObjectKey, tuple[ObjectRef, tuple[Problem, ...]]] = {}
+        self._node_of: dict[str, str] = {}  # endpoint key -> its node
+        self._on_node: dict[str, set[str]] = {}  # node -> endpoint keys
+        self._rule_sets: dict[RuleSet, tuple[str, dict[str, Any]]] = {}  # value -> (name, object)
+        self._rows: dict[str, tuple[EndpointRules, dict[str, Any], tuple[str, ...]]] = {}
 
     def set_marker(self, mark: Marker) -> None:
         self._mark = mark
@@ -111,10 +120,11 @@ class CompilerFeed:
         self._after(delta, None, (kind, namespace, name))
 
     def _after(self, delta: Delta, body: Mapping[str, Any] | None, gone: ObjectKey | None = None) -> None:
-        self._mark(
-            delta.endpoints_changed | delta.endpoints_removed,
-            delta.peer_sets_changed | delta.peer_sets_removed,
-        )
+        nodes: set[str] = set()
+        with self.lock:
+            for key in delta.endpoints_changed | delta.endpoints_removed:
+                nodes |= self._place(key)
+        self._mark(nodes, delta.peer_sets_changed | delta.peer_sets_removed)
         if body is not None:
             ref = ObjectRef.of(body)
             kind = qualified_kind(group_of(body), ref.kind)
@@ -157,12 +167,63 @@ class CompilerFeed:
     def wait_ready(self, timeout: float | None = None) -> bool:
         return self._ready.wait(timeout)
 
+    def _place(self, key: str) -> set[str]:
+        """Record where ``key`` lives now; the nodes whose binding it changes (old and new)."""
+        er = self.compiler.endpoint_rules(key)
+        old = self._node_of.get(key)
+        new = (er.endpoint.node or None) if er is not None else None  # no node: no agent to bind it to
+        if old is not None and old != new:
+            self._on_node[old].discard(key)
+            if not self._on_node[old]:
+                del self._on_node[old]
+        if new is None:
+            self._node_of.pop(key, None)
+            self._rows.pop(key, None)
+        else:
+            self._node_of[key] = new
+            self._on_node.setdefault(new, set()).add(key)
+        return {n for n in (old, new) if n}
+
     # Reads (from the publisher thread) ---------------------------------------------------------------
 
-    def endpoint_object(self, key: str) -> dict[str, Any] | None:
+    def node_object(self, node: str) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+        """The CompiledNode of ``node`` (None: no endpoints there) and the rule sets it names."""
+        rows, rule_sets = [], {}
         with self.lock:
-            er = self.compiler.endpoint_rules(key)
-        return None if er is None else publishing.endpoint_object(er)
+            for key in self._on_node.get(node, ()):
+                er = self.compiler.endpoint_rules(key)
+                if er is None:
+                    continue
+                row, names = self._row(key, er)
+                rows.append(row)
+                for rs, name in zip(_rule_sets_of(er), names, strict=True):
+                    if rs is not None:
+                        rule_sets[name] = self._rule_set(rs)[1]
+        if not rows:
+            return None, {}
+        return publishing.node_object(node, rows), rule_sets
+
+    def _row(self, key: str, er: EndpointRules) -> tuple[dict[str, Any], tuple[str, ...]]:
+        cached = self._rows.get(key)
+        if cached is not None and cached[0] is er:
+            return cached[1], cached[2]
+        names = tuple(self._rule_set(rs)[0] if rs is not None else "" for rs in _rule_sets_of(er))
+        row = publishing.binding_row(er, *(n or None for n in names))
+        self._rows[key] = (er, row, names)
+        return row, names
+
+    def _rule_set(self, rs: RuleSet) -> tuple[str, dict[str, Any]]:
+        cached = self._rule_sets.get(rs)
+        if cached is None:
+            if len(self._rule_sets) >= CACHE_LIMIT:
+                self._rule_sets.clear()
+            obj = publishing.rule_set_object(rs)
+            cached = self._rule_sets[rs] = (obj["metadata"]["name"], obj)
+        return cached
+
+    def has_endpoint(self, key: str) -> bool:
+        with self.lock:
+            return self.compiler.endpoint_rules(key) is not None
 
     def peer_set_object(self, name: str) -> dict[str, Any] | None:
         with self.lock:
@@ -170,6 +231,15 @@ class CompilerFeed:
         return None if ps is None else publishing.peer_set_object(ps)
 
     def all_keys(self) -> tuple[set[str], set[str]]:
+        """Every node with endpoints, every peer set name."""
         with self.lock:
             snap = self.compiler.snapshot()
-        return set(snap.endpoints), set(snap.peer_sets)
+            for key in snap.endpoints:  # endpoints compiled before the marker was set
+                if key not in self._node_of:
+                    self._place(key)
+            return set(self._on_node), set(snap.peer_sets)
+
+
+def _rule_sets_of(er: EndpointRules) -> tuple[RuleSet | None, ...]:
+    """An endpoint's rule sets in ``objects.BINDING_FIELDS`` order (enforced, then audit mode's)."""
+    return er.ingress, er.egress, er.staged_ingress, er.staged_egress

@@ -1,17 +1,24 @@
 """What the publisher last wrote, and the pure plan of the next writes (diff-based publishing).
 
-``Ledger`` remembers, per compiled object, the identity it was written under and a content
-fingerprint (hash of labels and spec). ``plan`` takes the keys marked dirty since the last sync
-and a way to build each key's desired object (None: it should not exist) and returns only the
-writes and deletes that change something, in a safe order for the agents watching:
+``Ledger`` remembers, per published object, the identity it was written under and a content
+fingerprint (hash of labels and spec): the CompiledNode of each node (and the rule-set names it
+refers to), the CompiledRuleSets, the CompiledPeerSets, and the CompiledEndpoints the previous
+version of picket left behind (``legacy``, deleted during the switch, see ``legacy_deletes``).
 
-1. peer sets written before the endpoints that may start referencing them,
-2. endpoints written, then endpoints deleted,
-3. peer sets deleted last, when nothing references them any more.
+``plan`` takes the nodes and peer sets marked dirty since the last sync and ways to build their
+desired objects, and returns only the writes and deletes that change something, in an order
+safe for the agents watching:
+
+1. peer sets and new rule sets written before the nodes that may start referencing them
+   (rule sets are content-addressed: a name is written once and never changes),
+2. nodes written (only when every rule set they name was written), then nodes deleted,
+3. peer sets deleted last, when nothing references them any more; rule sets no node refers to
+   are collected after a grace period (``collectable``), so an agent that is a little behind
+   still finds them and a rule set that comes back (a policy re-applied) is not rewritten.
 
 ``recover`` rebuilds a ledger from the objects listed from the API server, so a restarted or
 newly elected operator writes only what differs from what is already published.
-Pure: no I/O, no clock; ``publisher.py`` performs the plan.
+Pure: no I/O, no clock (``now`` is passed in); ``writer.py`` performs the plan.
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from picket.model import Endpoint, ModelError, stable_hash
+from picket_operator.publishing.objects import NODE_LABEL, node_refs
 
 Obj = dict[str, Any]
+DesiredNode = Callable[[str], tuple[Obj | None, Mapping[str, Obj]]]  # node -> (CompiledNode, its rule sets)
 
 
 @dataclass(frozen=True)
@@ -44,31 +53,35 @@ def identity(obj: Mapping[str, Any], fp: str | None = None) -> Written:
 
 @dataclass
 class Ledger:
-    endpoints: dict[str, Written] = field(default_factory=dict)  # endpoint key -> written object
-    peer_sets: dict[str, Written] = field(default_factory=dict)  # peer set name -> written object
+    nodes: dict[str, Written] = field(default_factory=dict)  # node -> its CompiledNode
+    node_refs: dict[str, frozenset[str]] = field(default_factory=dict)  # node -> rule-set names it names
+    rule_sets: dict[str, Written] = field(default_factory=dict)
+    peer_sets: dict[str, Written] = field(default_factory=dict)
+    legacy: dict[str, tuple[Written, str]] = field(default_factory=dict)  # endpoint key -> (pcep, its node)
+    unreferenced: dict[str, float] = field(default_factory=dict)  # rule set -> since when no node names it
+
+    def referenced(self) -> set[str]:
+        return set().union(*self.node_refs.values()) if self.node_refs else set()
 
 
 @dataclass
 class Plan:
     peer_set_writes: list[Obj] = field(default_factory=list)
-    endpoint_writes: list[tuple[str, Obj]] = field(default_factory=list)  # (key, object); content changed
-    endpoint_deletes: list[tuple[str, Written]] = field(default_factory=list)
+    rule_set_writes: list[Obj] = field(default_factory=list)
+    node_writes: list[tuple[str, Obj]] = field(default_factory=list)  # (node, object); content changed
+    node_deletes: list[tuple[str, Written]] = field(default_factory=list)
     peer_set_deletes: list[tuple[str, Written]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return (
-            len(self.peer_set_writes)
-            + len(self.endpoint_writes)
-            + len(self.endpoint_deletes)
-            + len(self.peer_set_deletes)
-        )
+        return (len(self.peer_set_writes) + len(self.rule_set_writes) + len(self.node_writes)
+                + len(self.node_deletes) + len(self.peer_set_deletes))
 
 
 def plan(
     ledger: Ledger,
-    endpoint_keys: Iterable[str],
+    nodes: Iterable[str],
     peer_set_names: Iterable[str],
-    desired_endpoint: Callable[[str], Obj | None],
+    desired_node: DesiredNode,
     desired_peer_set: Callable[[str], Obj | None],
 ) -> Plan:
     out = Plan()
@@ -79,46 +92,71 @@ def plan(
                 out.peer_set_deletes.append((name, ledger.peer_sets[name]))
         elif _changed(ledger.peer_sets.get(name), obj):
             out.peer_set_writes.append(obj)
-    for key in sorted(set(endpoint_keys)):
-        obj = desired_endpoint(key)
-        old = ledger.endpoints.get(key)
+    new_sets: dict[str, Obj] = {}
+    for node in sorted(set(nodes)):
+        obj, rule_sets = desired_node(node)
+        old = ledger.nodes.get(node)
         if obj is None:
             if old is not None:
-                out.endpoint_deletes.append((key, old))
+                out.node_deletes.append((node, old))
         elif _changed(old, obj):
-            out.endpoint_writes.append((key, obj))
-    # An endpoint that moved to a new object identity leaves the old object behind.
-    for key, obj in out.endpoint_writes:
-        old = ledger.endpoints.get(key)
-        if old is not None and (old.namespace, old.name) != _where(obj):
-            out.endpoint_deletes.append((key, old))
+            out.node_writes.append((node, obj))
+            for name in sorted(node_refs(obj)):
+                if name not in ledger.rule_sets and name not in new_sets:
+                    new_sets[name] = dict(rule_sets[name])
+    out.rule_set_writes = list(new_sets.values())
     return out
 
 
-def _where(obj: Mapping[str, Any]) -> tuple[str, str]:
-    w = identity(obj, "-")
-    return w.namespace, w.name
-
-
 def _changed(old: Written | None, obj: Mapping[str, Any]) -> bool:
-    return old is None or old.fingerprint != fingerprint(obj) or (old.namespace, old.name) != _where(obj)
+    return old is None or old.fingerprint != fingerprint(obj)
 
 
-def record(ledger: Ledger, p: Plan, failed: set[tuple[str, str]]) -> None:
+def record(ledger: Ledger, p: Plan, failed: set[tuple[str, str]], now: float) -> None:
     """Apply a performed plan to the ledger, except the (kind, key) pairs that failed."""
     for obj in p.peer_set_writes:
-        name = identity(obj).name
-        if ("pps", name) not in failed:
-            ledger.peer_sets[name] = identity(obj)
-    for key, old in p.endpoint_deletes:
-        if ("pcep", key) not in failed and ledger.endpoints.get(key) == old:
-            del ledger.endpoints[key]
-    for key, obj in p.endpoint_writes:
-        if ("pcep", key) not in failed:
-            ledger.endpoints[key] = identity(obj)
+        if ("pps", identity(obj).name) not in failed:
+            ledger.peer_sets[identity(obj).name] = identity(obj)
+    for obj in p.rule_set_writes:
+        if ("prs", identity(obj).name) not in failed:
+            ledger.rule_sets[identity(obj).name] = identity(obj)
+    for node, obj in p.node_writes:
+        if ("pcn", node) not in failed:
+            ledger.nodes[node], ledger.node_refs[node] = identity(obj), node_refs(obj)
+    for node, old in p.node_deletes:
+        if ("pcn", node) not in failed and ledger.nodes.get(node) == old:
+            del ledger.nodes[node]
+            ledger.node_refs.pop(node, None)
     for name, _ in p.peer_set_deletes:
         if ("pps", name) not in failed:
             ledger.peer_sets.pop(name, None)
+    note_references(ledger, now)
+
+
+def note_references(ledger: Ledger, now: float) -> None:
+    """Start (or stop) the grace period of every published rule set no node names."""
+    referenced = ledger.referenced()
+    for name in ledger.rule_sets:
+        if name in referenced:
+            ledger.unreferenced.pop(name, None)
+        else:
+            ledger.unreferenced.setdefault(name, now)
+    for name in set(ledger.unreferenced) - set(ledger.rule_sets):
+        del ledger.unreferenced[name]
+
+
+def collectable(ledger: Ledger, now: float, grace: float) -> list[tuple[str, Written]]:
+    """Rule sets no node has named for at least ``grace`` seconds."""
+    referenced = ledger.referenced()
+    return [(n, ledger.rule_sets[n]) for n, since in sorted(ledger.unreferenced.items())
+            if now - since >= grace and n not in referenced and n in ledger.rule_sets]
+
+
+def legacy_deletes(ledger: Ledger, switched: set[str], desired: Callable[[str], bool]) -> list[tuple[str, Written]]:
+    """CompiledEndpoints of the previous version that may go now: those on a node whose agent has
+    reported the new form applied (it no longer reads them), and those of endpoints that no
+    longer exist (they enforce nothing anyone wants, and an old agent would keep them)."""
+    return [(key, w) for key, (w, node) in sorted(ledger.legacy.items()) if node in switched or not desired(key)]
 
 
 def endpoint_key_of(obj: Mapping[str, Any]) -> str | None:
@@ -129,17 +167,33 @@ def endpoint_key_of(obj: Mapping[str, Any]) -> str | None:
         return None
 
 
-def recover(endpoint_objects: Iterable[Mapping[str, Any]], peer_set_objects: Iterable[Mapping[str, Any]]) -> tuple[
-    Ledger, list[Written]
-]:
-    """A ledger of what is published, and the endpoint objects no key can be derived from."""
+def recover(
+    nodes: Iterable[Mapping[str, Any]],
+    rule_sets: Iterable[Mapping[str, Any]],
+    peer_sets: Iterable[Mapping[str, Any]],
+    endpoints: Iterable[Mapping[str, Any]],
+    now: float,
+) -> tuple[Ledger, list[Written]]:
+    """A ledger of what is published, and the CompiledEndpoints no key can be derived from."""
     ledger, unreadable = Ledger(), []
-    for obj in endpoint_objects:
+    for obj in nodes:
+        node = identity(obj).name
+        ledger.nodes[node], ledger.node_refs[node] = identity(obj), node_refs(obj)
+    for obj in rule_sets:
+        ledger.rule_sets[identity(obj).name] = identity(obj)
+    for obj in peer_sets:
+        ledger.peer_sets[identity(obj).name] = identity(obj)
+    for obj in endpoints:
         key = endpoint_key_of(obj)
         if key is None:
             unreadable.append(identity(obj))
         else:
-            ledger.endpoints[key] = identity(obj)
-    for obj in peer_set_objects:
-        ledger.peer_sets[identity(obj).name] = identity(obj)
+            node = str(((obj.get("metadata") or {}).get("labels") or {}).get(NODE_LABEL, ""))
+            ledger.legacy[key] = (identity(obj), node)
+    note_references(ledger, now)
     return ledger, unreadable
+
+
+def switched_nodes(node_objects: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Nodes whose agent has reported a CompiledNode applied (it reads the new form only)."""
+    return {identity(o).name for o in node_objects if (o.get("status") or {}).get("appliedVersion")}

@@ -52,17 +52,22 @@ def test_no_wildcards_anywhere() -> None:
 
 def test_agent_reads_compiled_objects_and_nodes_and_writes_only_status() -> None:
     granted = rules("ClusterRole", "picket-agent")
-    assert granted == {
-        ("picket.dev", "compiledendpoints", "get"),
-        ("picket.dev", "compiledendpoints", "list"),
-        ("picket.dev", "compiledendpoints", "watch"),
-        ("picket.dev", "compiledpeersets", "get"),
-        ("picket.dev", "compiledpeersets", "list"),
-        ("picket.dev", "compiledpeersets", "watch"),
-        ("picket.dev", "compiledendpoints/status", "patch"),
+    read = ("compilednodes", "compiledrulesets", "compiledpeersets", "compiledendpoints")
+    assert granted == {("picket.dev", r, v) for r in read for v in ("get", "list", "watch")} | {
+        ("picket.dev", "compilednodes/status", "patch"),
+        ("picket.dev", "compiledendpoints/status", "patch"),  # the previous form, while a cluster switches
         ("", "nodes", "get"),  # --pod-network: podCIDRs and InternalIPs
         ("", "nodes", "list"),
     }
+
+
+def test_operator_writes_the_current_form_and_only_deletes_the_previous_one() -> None:
+    granted = rules("ClusterRole", "picket-operator")
+    for resource in ("compilednodes", "compiledrulesets", "compiledpeersets"):
+        assert {"create", "patch", "delete"} <= {v for g, r, v in granted if (g, r) == ("picket.dev", resource)}
+    assert {v for g, r, v in granted if (g, r) == ("picket.dev", "compiledendpoints")} == {
+        "get", "list", "watch", "delete"}
+    assert not any(r.endswith("/status") for g, r, v in granted if g == "picket.dev")
 
 
 def test_operator_cannot_change_the_objects_it_watches() -> None:

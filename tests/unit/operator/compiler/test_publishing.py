@@ -1,4 +1,4 @@
-"""The published form: builders validated against the CRD schemas in crds/, and read back.
+"""The published form: builders validated against the CRD schemas in crds/, and read back by the agent.
 
 The CRDs' openAPIV3Schema is turned into JSON Schema (``nullable`` -> a ``null`` type) and every
 object the builders make for every example is validated. The schemas must also be structural
@@ -16,12 +16,25 @@ import pytest
 import yaml
 
 from picket.model import Compiled, Endpoint, EndpointKind, EndpointRules
+from picket_agent import published
 from picket_operator.commands.clusterfile import load_cluster_file
 from picket_operator.compiler.compiling import compile_cluster
 from picket_operator.publishing import objects as publishing
+from picket_operator.publishing.intake import CompilerFeed
 
 REPO = Path(__file__).resolve().parents[4]
-CRDS = {"CompiledEndpoint": "picket.dev_compiledendpoints.yaml", "CompiledPeerSet": "picket.dev_compiledpeersets.yaml"}
+CRDS = {"CompiledEndpoint": "picket.dev_compiledendpoints.yaml", "CompiledPeerSet": "picket.dev_compiledpeersets.yaml",
+        "CompiledRuleSet": "picket.dev_compiledrulesets.yaml", "CompiledNode": "picket.dev_compilednodes.yaml"}
+SHAPES = {  # kind -> (plural, short name, scope, printer columns, status subresource)
+    "CompiledEndpoint": (publishing.ENDPOINT_PLURAL, publishing.ENDPOINT_SHORT, "Namespaced",
+                         ["IP", "Node", "Ingress", "Egress", "Rules", "Applied", "Age"], True),
+    "CompiledPeerSet": (publishing.PEER_SET_PLURAL, publishing.PEER_SET_SHORT, "Cluster",
+                        ["Kind", "Members", "Description"], False),
+    "CompiledRuleSet": (publishing.RULE_SET_PLURAL, publishing.RULE_SET_SHORT, "Cluster",
+                        ["Direction", "Rules", "Policies", "Age"], False),
+    "CompiledNode": (publishing.NODE_PLURAL, publishing.NODE_SHORT, "Cluster",
+                     ["Endpoints", "Isolated", "RuleSets", "Version", "Applied", "Age"], True),
+}
 EXAMPLE_FILES = [*sorted(REPO.glob("examples/seed*/cluster.yaml")), REPO / "examples/model-cluster.yaml",
                  *sorted(REPO.glob("examples/calico/cluster-*.yaml")), REPO / "examples/legacy/cluster.yaml"]
 
@@ -70,16 +83,50 @@ def test_crd_is_structural_and_matches_the_published_names(kind: str) -> None:
     assert version["name"] == publishing.VERSION
     assert untyped(version["schema"]["openAPIV3Schema"]) == []
     names = doc["spec"]["names"]
-    if kind == "CompiledEndpoint":
-        assert (names["plural"], names["shortNames"], doc["spec"]["scope"]) == (
-            publishing.ENDPOINT_PLURAL, [publishing.ENDPOINT_SHORT], "Namespaced")
-        assert [c["name"] for c in version["additionalPrinterColumns"]] == [
-            "IP", "Node", "Ingress", "Egress", "Rules", "Applied", "Age"]
-        assert version["subresources"] == {"status": {}}
-    else:
-        assert (names["plural"], names["shortNames"], doc["spec"]["scope"]) == (
-            publishing.PEER_SET_PLURAL, [publishing.PEER_SET_SHORT], "Cluster")
-        assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Kind", "Members", "Description"]
+    plural, short, scope, columns, status = SHAPES[kind]
+    assert (names["kind"], names["plural"], names["shortNames"], doc["spec"]["scope"]) == (kind, plural, [short], scope)
+    assert [c["name"] for c in version["additionalPrinterColumns"]] == columns
+    assert ("subresources" in version) is status
+    kust = yaml.safe_load((REPO / "crds" / "kustomization.yaml").read_text())
+    assert CRDS[kind] in kust["resources"]
+
+
+def node_objects(compiled: Compiled) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """What the operator publishes for ``compiled``: CompiledNodes and CompiledRuleSets, by the feed."""
+    feed = CompilerFeed()
+    nodes: dict[str, list[dict[str, Any]]] = {}
+    rule_sets: dict[str, dict[str, Any]] = {}
+    for er in compiled.endpoints.values():
+        names = []
+        for rs in (er.ingress, er.egress, er.staged_ingress, er.staged_egress):
+            if rs is not None:
+                name, obj = feed._rule_set(rs)
+                rule_sets[name] = obj
+            names.append(publishing.rule_set_name(rs) if rs is not None else None)
+        nodes.setdefault(er.endpoint.node, []).append(publishing.binding_row(er, *names))
+    return [publishing.node_object(n, rows) for n, rows in sorted(nodes.items())], rule_sets
+
+
+def test_compiled_nodes_and_rule_sets_of_every_example_validate_and_read_back_exactly() -> None:
+    check_node, check_rs = validator("CompiledNode"), validator("CompiledRuleSet")
+    shared = False
+    for compiled in compiled_examples():
+        nodes, rule_sets = node_objects(compiled)
+        parsed = {name: published.parse_rule_set(obj) for name, obj in rule_sets.items()}
+        for name, obj in rule_sets.items():
+            check_rs.validate(obj)
+            assert obj["metadata"]["name"] == name == publishing.rule_set_name(parsed[name])
+        read: dict[str, EndpointRules] = {}
+        for obj in nodes:
+            check_node.validate(obj)
+            assert obj["metadata"]["labels"][publishing.NODE_LABEL] == obj["metadata"]["name"]
+            resolution = published.resolve(published.parse_node(obj), parsed, {}, {})
+            assert not resolution.pending
+            read.update(resolution.endpoints)
+        assert read == dict(compiled.endpoints)  # the agent reads back exactly what was compiled
+        isolated = sum(1 for er in compiled.endpoints.values() for rs in (er.ingress, er.egress) if rs)
+        shared |= len(rule_sets) < isolated
+    assert shared  # some example has endpoints sharing one rule set
 
 
 def test_published_objects_of_every_example_validate_and_read_back() -> None:
