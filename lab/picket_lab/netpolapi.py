@@ -8,7 +8,8 @@ channel (the default) is the ``standard`` one plus the experimental fields (``no
 ``domainNames`` peers), so picket can answer those with a status condition instead of the API
 server pruning them. ``apply_cluster_network_policy_crd(lab)`` installs it and waits until it is
 established; the e2e ``deployed`` fixture does so before the operator starts (kopf watches the
-kinds whose CRDs exist at its start). The conformance tier uses the same module and version.
+kinds whose CRDs exist at its start). ``build_conformance`` / ``conformance_argv``: the same
+module's conformance suite as one test binary and its command line, for the kind tier.
 """
 
 from __future__ import annotations
@@ -57,3 +58,36 @@ def crd_file(channel: str = "experimental", version: str = VERSION) -> Path:
 def apply_cluster_network_policy_crd(lab: Lab, channel: str = "experimental") -> None:
     lab.kubectl("apply", "--server-side", "-f", str(crd_file(channel)))
     wait_established(lab, [CRD_NAME])
+
+
+# The upstream conformance suite (``conformance/`` of the same module and version). It needs real
+# pods (agnhost:2.45, ``kubectl exec``), so it runs on the kind tier, not on the local cluster.
+FEATURES = ("ClusterNetworkPolicy", "ClusterNetworkPolicyNamedPorts", "ClusterNetworkPolicyEgressNodePeers")
+_WRAPPER = f"module picket.dev/labbuild/netpolconformance\n\ngo 1.26.0\n\nrequire {MODULE} {VERSION}\n"
+
+
+def build_conformance(work_dir: Path, timeout: float = 3600) -> Path:
+    """``go test -c`` of ``sigs.k8s.io/network-policy-api/conformance`` (dependencies through the Go
+    module proxy) into ``work_dir/conformance.test``; returns the binary."""
+    go = shutil.which("go") or next((g for g in GO_FALLBACKS if os.access(g, os.X_OK)), None)
+    if go is None:
+        raise RuntimeError("the Go toolchain ('go') is needed to build the network-policy-api conformance suite")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    (work_dir / "go.mod").write_text(_WRAPPER)
+    binary = work_dir / "conformance.test"
+    done = subprocess.run([go, "test", "-c", "-o", str(binary), f"{MODULE}/conformance"], cwd=work_dir,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"})
+    if done.returncode != 0 or not binary.is_file():
+        raise RuntimeError(f"building the conformance suite failed: {done.stderr.strip()[-2000:]}")
+    return binary
+
+
+def conformance_argv(binary: Path, report: Path, features: tuple[str, ...] = FEATURES) -> list[str]:
+    """The suite's command line for profile ``ClusterNetworkPolicy`` and ``features`` (run it with
+    KUBECONFIG pointing at the cluster under test; its manifests are embedded in the binary),
+    writing the conformance report (YAML) to ``report``."""
+    return [str(binary), "-test.run", "TestConformanceProfiles", "-test.v", "-test.timeout", "60m",
+            "--conformance-profiles=ClusterNetworkPolicy", f"--supported-features={','.join(features)}",
+            "--organization=picket", "--project=picket", "--url=https://example.invalid/picket",
+            "--version=dev", "--contact=picket", f"--report-output={report}"]

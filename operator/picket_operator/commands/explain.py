@@ -32,7 +32,10 @@ LIVE_KINDS = (
     ("/api/v1/pods", "Pod", "v1"),
     ("/apis/networking.k8s.io/v1/networkpolicies", "NetworkPolicy", "networking.k8s.io/v1"),
 )
-OPTIONAL_KINDS = (  # picket's optional Calico-style CRDs: read when installed
+OPTIONAL_KINDS = (  # optional CRDs (picket's Calico-style ones, network-policy-api's): read when installed
+    ("/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies", "ClusterNetworkPolicy",
+     "policy.networking.k8s.io/v1alpha2"),
+    ("/api/v1/nodes", "Node", "v1"),  # ClusterNetworkPolicy `nodes` peers (a user may not list nodes)
     ("/apis/projectcalico.org/v3/globalnetworkpolicies", "GlobalNetworkPolicy", "projectcalico.org/v3"),
     ("/apis/projectcalico.org/v3/networkpolicies", "NetworkPolicy", "projectcalico.org/v3"),
     ("/apis/projectcalico.org/v3/globalnetworksets", "GlobalNetworkSet", "projectcalico.org/v3"),
