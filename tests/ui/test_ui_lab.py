@@ -69,7 +69,8 @@ def test_seed004_procedures_in_the_browser_then_netcat(lab: Lab, e2e: E2E, ui: U
     assert " 0 cell(s) differ" in summary, summary
     cell = page.d.find_element(By.CSS_SELECTOR, "td[data-src='project-a/restricted'][data-dst='project-a/users-api']")
     assert cell.text == "✗/✗"
-    drops = page.wait_text("#drops", "project-a/users-api ingress: NetworkPolicy project-a/microsvc-users-api-allow")
+    # The agents count the probes users-api's ingress dropped (at the end of the Kubernetes tier).
+    drops = page.wait_text("#drops", "project-a/users-api ingress: tier kubernetes default")
     assert "packets" in drops
     page.screenshot("ui-probe-lab")
 

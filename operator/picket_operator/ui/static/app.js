@@ -136,7 +136,7 @@ function policyRow(row) {
     h("ul", {}, row.selected.map((p) => h("li", {}, p))));
   const tr = h("tr", { "data-policy": id, oncontextmenu: (e) => { e.preventDefault(); toggleMenu(button, menu, true); } },
     h("td", {}, row.namespace), h("th", { scope: "row" }, row.name), h("td", {}, row.description || h("span", { class: "muted" }, "—")),
-    h("td", { class: "selected" }, selected), h("td", {}, policyTypesText(row)),
+    h("td", { class: "selected" }, selected), h("td", { class: "types" }, policyTypesText(row)),
     h("td", {}, String(row.ingressRules)), h("td", {}, String(row.egressRules)),
     h("td", { class: "problems" }, row.problems.length ? h("ul", {}, row.problems.map((p) => h("li", {}, p))) : ""),
     h("td", { class: "menu-wrap" }, button, menu));
