@@ -78,3 +78,15 @@ def test_validation_reports_api_server_rules_by_json_path() -> None:
     assert "label value 'bad value!'" in found["spec.podSelector.matchLabels.ok"]
     assert "cannot be combined" in found["spec.ingress[0].from[0]"]
     assert insight.validate(policy({"podSelector": {"matchLabels": {"service.corp/users-api-role": "API"}}})) == []
+
+
+def test_lab_drop_lines_name_endpoint_direction_and_policy() -> None:
+    from picket_lab.uiprobe import LabProber, lab_prober
+
+    key = ("pkt-node-1", "picket_dropped_packets_total",
+           "direction=ingress,endpoint=project-a/users-api,policy=tier kubernetes default")
+    other = ("pkt-node-1", "picket_dropped_packets_total",
+             "direction=egress,endpoint=x/a,policy=tier kubernetes default")
+    lines = LabProber.drop_lines({key: 2.0, other: 5.0}, {key: 5.0, other: 5.0})
+    assert lines == ["project-a/users-api ingress: tier kubernetes default +3 packets (pkt-node-1)"]
+    assert lab_prober(["--cluster", "x.yaml"], None) is None  # offline: nothing to probe
