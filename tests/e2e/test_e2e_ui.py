@@ -7,9 +7,10 @@ each procedure is saved in the browser, the whole live netcat matrix of the seed
 destination on its own port) must equal what the seed says (the end-to-end tests' hand-written
 expectations) and the offline prediction; after procedure 1, the UI's own Probe must find no
 difference with its prediction and show the drops the agents counted meanwhile; after procedure 2,
-``picket explain --live`` must say why project-b/client cannot reach mysql. Run under the lab lock:
+``picket explain --live`` must say why project-b/client cannot reach mysql. It lives with the
+end-to-end tests to share their session's one deployment of picket. Run under the lab lock:
 
-    flock /run/picket-lab.lock python3 -m pytest tests/ui/test_ui_lab.py
+    flock /run/picket-lab.lock python3 -m pytest tests/e2e/test_e2e_ui.py
 """
 
 from __future__ import annotations
@@ -28,11 +29,10 @@ from picket_operator.commands.explain import live_objects
 from picket_operator.commands.explain import main as explain_main
 from picket_operator.ui.server import UiServer, serve
 from picket_operator.ui.store import ApiStore, policy_path
-from tests.e2e.conftest import deployed, e2e, kube, model  # noqa: F401 (fixtures)
 from tests.e2e.harness import E2E, expected
 from tests.e2e.test_e2e_seeds import HAND
 from tests.ui import procedures
-from tests.ui.conftest import EXAMPLES
+from tests.ui.conftest import EXAMPLES, chromium  # noqa: F401 (the browser fixture)
 from tests.ui.pages import Page
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
@@ -41,7 +41,7 @@ POLICIES = ["microsvc-users-api-allow", "database-access-api-only", "deny-restri
 
 
 @pytest.fixture
-def ui(lab: Lab, e2e: E2E) -> Iterator[UiServer]:  # noqa: F811
+def ui(lab: Lab, e2e: E2E) -> Iterator[UiServer]:
     client = KubeClient(lab.kubeconfig, user_agent="picket-ui")
     server = serve(ApiStore(client, live_objects, "the local cluster", refresh=0.5), prober=LabProber(lab))
     try:
@@ -54,8 +54,9 @@ def ui(lab: Lab, e2e: E2E) -> Iterator[UiServer]:  # noqa: F811
                 client.delete(policy_path("project-a", name))
 
 
-def test_seed004_procedures_in_the_browser_then_netcat(lab: Lab, e2e: E2E, ui: UiServer,  # noqa: F811
-                                                       chromium: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_seed004_procedures_in_the_browser_then_netcat(lab: Lab, e2e: E2E, ui: UiServer,
+                                                       chromium: Any,  # noqa: F811
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
     pods, _ = e2e.create_cluster(EXAMPLES / "seed004-microsvc-users-api-allow" / "cluster.yaml")
     page = Page(chromium, ui.url)
     page.open()
