@@ -5,7 +5,8 @@ picket runs as ``manifests/`` deploys it (operator and agents on their ServiceAc
 the lab's kubeconfig (server-side apply) and probes with ``picket_lab.uiprobe.LabProber``. After
 each procedure is saved in the browser, the whole live netcat matrix of the seed's pods (each
 destination on its own port) must equal what the seed says (the end-to-end tests' hand-written
-expectations) and the offline prediction; after procedure 1, the UI's own Probe must find no
+expectations) and the offline prediction; after procedure 1, the table must show the policy applied
+by the agents (CompiledNode status) and the UI's own Probe must find no
 difference with its prediction and show the drops the agents counted meanwhile; after procedure 2,
 ``picket explain --live`` must say why project-b/client cannot reach mysql. It lives with the
 end-to-end tests to share their session's one deployment of picket. Run under the lab lock:
@@ -32,6 +33,7 @@ from picket_operator.ui.store import ApiStore, policy_path
 from tests.e2e.harness import E2E, expected
 from tests.e2e.test_e2e_seeds import HAND
 from tests.ui import procedures
+from tests.ui.browser import wait_for
 from tests.ui.conftest import EXAMPLES, chromium  # noqa: F401 (the browser fixture)
 from tests.ui.pages import Page
 
@@ -63,6 +65,9 @@ def test_seed004_procedures_in_the_browser_then_netcat(lab: Lab, e2e: E2E, ui: U
 
     procedures.procedure_1_microsvc_users_api_allow(page, counts=False)
     e2e.expect(expected(pods, HAND["seed004-microsvc-users-api-allow"]), port=None, namespaces=NAMESPACES)
+    # The table's Applied column: the agent of users-api's node reports the compiled rule sets applied.
+    wait_for(lambda: page.row("microsvc-users-api-allow").find_element(By.CSS_SELECTOR, "td.applied").text
+             == "1/1 pods", timeout=30, what="Applied 1/1 in the table")
     page.open("#/matrix")
     page.type("Port", "8080")
     page.click("Probe")

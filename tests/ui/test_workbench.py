@@ -90,3 +90,32 @@ def test_lab_drop_lines_name_endpoint_direction_and_policy() -> None:
     lines = LabProber.drop_lines({key: 2.0, other: 5.0}, {key: 5.0, other: 5.0})
     assert lines == ["project-a/users-api ingress: tier kubernetes default +3 packets (pkt-node-1)"]
     assert lab_prober(["--cluster", "x.yaml"], None) is None  # offline: nothing to probe
+
+
+def test_applied_counts_pods_whose_agent_enforces_what_is_compiled_here() -> None:
+    from picket_operator.publishing.objects import binding_row, node_object, rule_set_name
+    from tests.ui.conftest import seed_objects
+
+    objects = seed_objects("seed004-database-access-api-only", True)
+    compiled = compile_cluster(objects)
+
+    def nodes(state: Any, applied: bool = True) -> list[dict[str, Any]]:
+        rows: dict[str, list[dict[str, Any]]] = {}
+        for er in state.endpoints.values():
+            names = [rule_set_name(rs) if rs is not None else None for rs in (er.ingress, er.egress)]
+            rows.setdefault(er.endpoint.node, []).append(binding_row(er, *names))
+        out = []
+        for node, node_rows in rows.items():
+            obj = node_object(node, node_rows)
+            version = obj["spec"]["version"] if applied else "older"
+            out.append({**obj, "status": {"applied": "True", "appliedVersion": version}})
+        return out
+
+    def row(bench: Workbench) -> Any:
+        return next(r for r in bench.policies() if r["name"] == "database-access-api-only")["applied"]
+
+    assert row(Workbench(objects)) is None  # offline
+    assert row(Workbench(objects, None, nodes(compiled))) == {"applied": 1, "of": 1}
+    assert row(Workbench(objects, None, nodes(compiled, applied=False))) == {"applied": 0, "of": 1}
+    without = compile_cluster([o for o in objects if o.get("kind") != "NetworkPolicy"])
+    assert row(Workbench(objects, None, nodes(without))) == {"applied": 0, "of": 1}  # operator not caught up

@@ -81,6 +81,20 @@ class FileStore:
             self._bench = _built(Workbench(self._objects, self._failsafe))
 
 
+def compiled_nodes(kube: Any) -> list[dict[str, Any]]:
+    """picket's CompiledNode objects (what each node's agent enforces, and its status); [] when the
+    CRD is not installed or the user may not read them."""
+    from picket.apiclient import ApiError
+
+    try:
+        items = kube.get("/apis/picket.dev/v1alpha1/compilednodes").get("items", [])
+    except ApiError as exc:
+        if exc.status in (403, 404):
+            return []
+        raise
+    return [{"apiVersion": "picket.dev/v1alpha1", "kind": "CompiledNode", **item} for item in items]
+
+
 def policy_path(namespace: str, name: str | None = None) -> str:
     tail = f"/{name}" if name else ""
     return f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies{tail}"
@@ -90,9 +104,11 @@ class ApiStore:
     mode = "live"
 
     def __init__(self, kube: Any, lister: Callable[[Any], list[dict[str, Any]]], identity: str,
-                 failsafe: Failsafe | None = None, refresh: float = 2.0) -> None:
+                 failsafe: Failsafe | None = None, refresh: float = 2.0,
+                 status_lister: Callable[[Any], list[dict[str, Any]]] | None = None) -> None:
         self._kube = kube
         self._lister = lister
+        self._status_lister = status_lister or compiled_nodes
         self.identity = identity
         self._failsafe = failsafe
         self._refresh = refresh
@@ -105,11 +121,12 @@ class ApiStore:
         with self._lock:
             if force or self._bench is None or time.monotonic() - self._listed > self._refresh:
                 objects = self._lister(self._kube)
+                nodes = self._status_lister(self._kube)
                 self._listed = time.monotonic()
                 fingerprint = tuple(sorted((*object_id(o), str((o.get("metadata") or {}).get("resourceVersion")))
-                                           for o in objects))
+                                           for o in [*objects, *nodes]))
                 if self._bench is None or fingerprint != self._fingerprint:
-                    self._bench = _built(Workbench(objects, self._failsafe))
+                    self._bench = _built(Workbench(objects, self._failsafe, nodes))
                     self._fingerprint = fingerprint
             return self._bench
 

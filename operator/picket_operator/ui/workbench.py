@@ -95,8 +95,11 @@ class Group:
 
 
 class Workbench:
-    def __init__(self, objects: Iterable[Mapping[str, Any]], failsafe: Failsafe | None = None) -> None:
+    def __init__(self, objects: Iterable[Mapping[str, Any]], failsafe: Failsafe | None = None,
+                 compiled_nodes: Iterable[Mapping[str, Any]] | None = None) -> None:
         self.objects = [dict(o) for o in objects]
+        # The agents' side (live clusters): CompiledNode objects with their status; None offline.
+        self.compiled_nodes = None if compiled_nodes is None else [dict(o) for o in compiled_nodes]
         self.failsafe = failsafe
         self.explainer = Explainer(self.objects, failsafe)
         self.compiled: Compiled = self.explainer.compiled
@@ -110,6 +113,7 @@ class Workbench:
         self.declared = declared_ports(self.objects)
         self._incremental: IncrementalCompiler | None = None
         self._rows: list[dict[str, Any]] | None = None
+        self._applied: set[str] | None = None
         self._lock = threading.Lock()
 
     # -- policies -------------------------------------------------------------------------------
@@ -159,8 +163,18 @@ class Workbench:
                 "policyTypes": insight.effective_types(spec), "explicitTypes": bool(spec.get("policyTypes")),
                 "ingressRules": len(spec.get("ingress") or []), "egressRules": len(spec.get("egress") or []),
                 "problems": problems, "policy": clean_policy(obj),
+                "applied": self.applied_count(selected),
             })
         return sorted(rows, key=lambda r: (r["namespace"], r["name"]))
+
+    def applied_count(self, keys: Iterable[str]) -> dict[str, int] | None:
+        """Of these endpoints, how many the agents enforce as compiled here (None: offline)."""
+        if self.compiled_nodes is None:
+            return None
+        if self._applied is None:
+            self._applied = applied_endpoints(self.compiled, self.compiled_nodes)
+        wanted = list(keys)
+        return {"applied": sum(1 for k in wanted if k in self._applied), "of": len(wanted)}
 
     # -- matrix ---------------------------------------------------------------------------------
 
@@ -374,6 +388,33 @@ class Workbench:
         if item in self.compiled.endpoints:
             return {"id": item, "title": item}
         return {"id": item, "title": self._group_by_id[item].title}
+
+
+def applied_endpoints(compiled: Compiled, nodes: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Endpoints whose node's agent reports the current version applied and whose binding there names
+    exactly the rule sets compiled here (content-addressed: ``publishing.objects.rule_set_name``).
+
+    So a pod counts once the operator has published this state of the policies AND its agent
+    enforces it; a pod whose agent is behind, or whose rule sets the operator has not caught up
+    with, does not."""
+    from picket_operator.publishing.objects import rule_set_name
+
+    out: set[str] = set()
+    for node in nodes:
+        spec, status = node.get("spec") or {}, node.get("status") or {}
+        if status.get("applied") != "True" or status.get("appliedVersion") != spec.get("version"):
+            continue
+        for row in spec.get("endpoints") or []:
+            name = row.get("name")
+            key = f"host/{name}" if row.get("kind") == "Host" else f"{row.get('namespace')}/{name}"
+            rules = compiled.endpoints.get(key)
+            if rules is None:
+                continue
+            want = {d: rule_set_name(rs) if rs is not None else None
+                    for d, rs in (("ingress", rules.ingress), ("egress", rules.egress))}
+            if all(row.get(d) == name for d, name in want.items()):
+                out.add(key)
+    return out
 
 
 def declared_ports(objects: Iterable[Mapping[str, Any]]) -> dict[str, set[tuple[Protocol, int]]]:

@@ -86,6 +86,13 @@ async function route() {
 
 // --- policies table --------------------------------------------------------------------------
 
+function appliedText(row) {
+  if (!row.applied) return h("span", { class: "muted", title: "offline: no agents" }, "—");
+  const { applied, of } = row.applied;
+  const text = applied === of ? `${applied}/${of} pods` : `${applied}/${of} pods (pending)`;
+  return h("span", { title: "selected pods whose node's agent enforces the rule sets compiled from this state" }, text);
+}
+
 function policyTypesText(row) {
   return row.explicitTypes ? row.policyTypes.join(", ") : `Default (${row.policyTypes.join(", ")})`;
 }
@@ -98,10 +105,10 @@ function renderPolicies() {
   const table = h("table", { class: "policies", id: "policies" },
     h("caption", { class: "sr-only" }, "Network policies"),
     h("thead", {}, h("tr", {}, ["Namespace", "Name", "Description", "Selected pods", "Policy Types", "Ingress rules",
-      "Egress rules", "Problems"].map((t) => h("th", { scope: "col" }, t)),
+      "Egress rules", "Applied", "Problems"].map((t) => h("th", { scope: "col" }, t)),
       h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
     h("tbody", {}, rows.length ? rows.map(policyRow)
-      : h("tr", {}, h("td", { colspan: 9, class: "muted" }, "No network policies here yet."))));
+      : h("tr", {}, h("td", { colspan: 10, class: "muted" }, "No network policies here yet."))));
   main.replaceChildren(
     h("h1", {}, "Network Policy"),
     h("div", { class: "toolbar" },
@@ -138,6 +145,7 @@ function policyRow(row) {
     h("td", {}, row.namespace), h("th", { scope: "row" }, row.name), h("td", {}, row.description || h("span", { class: "muted" }, "—")),
     h("td", { class: "selected" }, selected), h("td", { class: "types" }, policyTypesText(row)),
     h("td", {}, String(row.ingressRules)), h("td", {}, String(row.egressRules)),
+    h("td", { class: "applied" }, appliedText(row)),
     h("td", { class: "problems" }, row.problems.length ? h("ul", {}, row.problems.map((p) => h("li", {}, p))) : ""),
     h("td", { class: "menu-wrap" }, button, menu));
   return tr;
