@@ -6,7 +6,7 @@ import * as pf from "./policyform.js";
 const TOKEN = document.querySelector('meta[name="picket-token"]').content;
 const main = document.getElementById("main");
 const statusBox = document.getElementById("status");
-const app = { state: null, namespace: "", pending: null, expanded: new Set(), matrixPort: "", matrixProtocol: "TCP" };
+const app = { state: null, nav: 0, namespace: "", pending: null, expanded: new Set(), matrixPort: "", matrixProtocol: "TCP" };
 
 // --- helpers ---------------------------------------------------------------------------------
 
@@ -66,12 +66,14 @@ async function loadState() {
 
 async function route() {
   const hash = location.hash || "#/policies";
+  const nav = ++app.nav;  // a newer navigation wins over this one's late answers
   for (const a of document.querySelectorAll("header nav a")) {
     a.toggleAttribute("aria-current", hash.startsWith(a.getAttribute("href")));
     if (hash.startsWith(a.getAttribute("href"))) a.setAttribute("aria-current", "page");
   }
   try {
     await loadState();
+    if (nav !== app.nav) return;
     if (hash.startsWith("#/edit/")) {
       const [ns, name] = hash.slice("#/edit/".length).split("/").map(decodeURIComponent);
       return renderEditor(ns, name);
@@ -650,10 +652,12 @@ setInterval(async () => {
   const busy = document.querySelector("[role=menu]:not([hidden])") || document.getElementById("dialog").open
     || (document.activeElement && document.activeElement.closest("#policies, .toolbar"));
   if (!app.state || app.state.mode !== "live" || !onTable || busy) return;
+  const nav = app.nav;
   try {
     const before = JSON.stringify(app.state.policies);
     await loadState();
-    if (JSON.stringify(app.state.policies) !== before) renderPolicies();  // only when something changed
+    const still = nav === app.nav && (!location.hash || location.hash.startsWith("#/policies"));
+    if (still && JSON.stringify(app.state.policies) !== before) renderPolicies();  // only when something changed
   } catch (e) { /* the next tick tries again */ }
 }, 5000);
 
