@@ -43,7 +43,10 @@ def build_server(argv: Sequence[str], prober: Prober | None = None) -> UiServer:
         from picket_operator.commands.explain import default_kubeconfig, live_objects
 
         path = default_kubeconfig(args.kubeconfig, os.environ.get("KUBECONFIG"))
-        kube = KubeClient(path, user_agent="picket-ui")
+        try:
+            kube = KubeClient(path, user_agent="picket-ui")
+        except Exception as exc:  # the kubernetes package's own ConfigException, a missing file, ...
+            raise ValueError(f"cannot use the kubeconfig {path}: {exc} (or work offline with --cluster FILE)") from exc
         store = ApiStore(kube, live_objects, f"{kube.credentials.server} as the user of {path}", failsafe)
         store.workbench()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
