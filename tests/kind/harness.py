@@ -28,6 +28,31 @@ POD_COMMAND = ("echo ok >/tmp/index.html; httpd -p 81 -h /tmp; "
                "socat UDP-RECVFROM:80,fork EXEC:cat & exec httpd -f -p 80 -h /tmp")
 
 
+def listener_command(ports: Sequence[dict[str, Any]]) -> str:
+    """Serve every declared port: TCP with busybox httpd, UDP with a socat echo."""
+    parts = ["echo ok >/tmp/index.html"]
+    for p in ports:
+        if str(p.get("protocol", "TCP")) == "UDP":
+            parts.append(f"(socat UDP-RECVFROM:{p['containerPort']},fork EXEC:cat &)")
+        else:
+            parts.append(f"httpd -p {p['containerPort']} -h /tmp")
+    return "; ".join([*parts, "exec sleep infinity"])
+
+
+def probe_pod_from(obj: dict[str, Any], node: str) -> dict[str, Any]:
+    """A cluster file's pod as a runnable probe pod: same name, namespace, labels and declared ports."""
+    meta = obj["metadata"]
+    ports = [dict(p) for c in obj["spec"].get("containers", []) for p in c.get("ports", [])] or [
+        {"containerPort": 80}]
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"], "labels": dict(meta.get("labels") or {})},
+        "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0, "tolerations": [{"operator": "Exists"}],
+                 "containers": [{"name": "probe", "image": images.BUSYBOX_STANDIN, "imagePullPolicy": "IfNotPresent",
+                                 "command": ["sh", "-c", listener_command(ports)], "ports": ports}]},
+    }
+
+
 def pod_manifest(key: str, node: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
     namespace, name = key.split("/")
     return {
@@ -110,22 +135,31 @@ class Kind:
             return None
         return done.returncode == 0 and (protocol != "UDP" or "picket" in done.stdout)
 
-    def matrix(self, pods: Sequence[str], port: int = 80, protocol: str = "TCP") -> Matrix:
+    def matrix(self, pods: Sequence[str], port: int = 80, protocol: str = "TCP",
+               ports: dict[str, tuple[str, int]] | None = None) -> Matrix:
+        """Every pair probed; ``ports`` gives a destination its own (protocol, port)."""
         pairs = [(s, d) for s in pods for d in pods]
+
+        def one(pair: tuple[str, str]) -> bool:
+            src, dst = pair
+            proto, number = (ports or {}).get(dst, (protocol, port))
+            return src == dst or self.probe(src, self.ips[dst], number, proto)
+
         with ThreadPoolExecutor(max_workers=8) as pool:
-            results = list(pool.map(lambda p: p[0] == p[1] or self.probe(p[0], self.ips[p[1]], port, protocol), pairs))
+            results = list(pool.map(one, pairs))
         out: Matrix = {s: {} for s in pods}
         for (s, d), ok in zip(pairs, results, strict=True):
             out[s][d] = ok
         return out
 
-    def expect(self, want: Matrix, port: int = 80, protocol: str = "TCP", deadline: float = DEADLINE) -> None:
+    def expect(self, want: Matrix, port: int = 80, protocol: str = "TCP", deadline: float = DEADLINE,
+               ports: dict[str, tuple[str, int]] | None = None) -> None:
         pods = list(want)
         end = time.monotonic() + deadline
         while True:
-            live = self.matrix(pods, port, protocol)
+            live = self.matrix(pods, port, protocol, ports)
             if live == want:
                 break
             assert time.monotonic() < end, f"{protocol}/{port} after {deadline:.0f}s:\n" + "\n".join(
                 differences(live, want))
-        assert self.matrix(pods, port, protocol) == want  # and it stays so
+        assert self.matrix(pods, port, protocol, ports) == want  # and it stays so
