@@ -13,7 +13,7 @@ from typing import Any
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-PROTO = 188  # an unassigned rtnetlink protocol number: "picket" in `ip route` listings
+PROTO = 91  # an rtnetlink protocol number no routing daemon uses (FRR takes 186-192); `ip route` shows "proto 91"
 
 
 def sync(desired: dict[str, str]) -> tuple[int, int]:
