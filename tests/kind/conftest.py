@@ -31,6 +31,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/kind/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.kind)
+    # The README test deletes the cluster (its last step): it runs after every test that uses it.
+    items.sort(key=lambda item: item.name.startswith("test_readme_deploy_to_kind_verbatim"))
 
 
 @pytest.fixture(scope="session")
