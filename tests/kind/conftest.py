@@ -31,8 +31,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/kind/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.kind)
-    # The README test deletes the cluster (its last step): it runs after every test that uses it.
-    items.sort(key=lambda item: item.name.startswith("test_readme_deploy_to_kind_verbatim"))
+    # The README test deletes the cluster (its last step): it runs after every test that uses it;
+    # the teardown test stops the whole tier, last of all.
+    last = ("test_readme_deploy_to_kind_verbatim", "test_down_leaves_nothing_behind")
+    items.sort(key=lambda item: next((n + 1 for n, name in enumerate(last) if item.name.startswith(name)), 0))
 
 
 @pytest.fixture(scope="session")
