@@ -2,10 +2,13 @@
 
 ``register(registry, feed)`` registers, on an explicit kopf registry (not kopf's global one):
 
-* in-memory indices of the Pods, Namespaces and NetworkPolicies that exist (keys only). kopf
-  fills every index from the initial listing *before* it calls any event handler, which is what
-  lets the feed know when the initial state is complete (``CompilerFeed.check_ready``);
 * ``@kopf.on.event`` handlers that upsert or delete the object in the compiler.
+
+When the initial state is complete, the feed knows from ``initial_keys``: one listing of every
+watched kind at start (``main`` hands it to ``CompilerFeed.expect``), with ``object_exists`` to
+forget an object deleted before kopf's own listing saw it. No kopf indices: kopf makes one
+readiness toggle per indexed object and each wakes every waiting worker, which is quadratic in
+the number of objects (minutes of start-up at 5,000 pods).
 
 ``on.event`` handlers store no progress or diff-base annotations, so kopf never patches a Pod,
 Namespace or policy and adds no finalizers: the operator only needs get/list/watch on them.
@@ -20,6 +23,7 @@ from typing import Any
 
 import kopf
 
+from picket.apiclient import ApiError, KubeClient
 from picket_operator.compiler.frontends.registry import qualified_kind
 from picket_operator.publishing.intake import CompilerFeed
 from picket_operator.publishing.policystatus import GROUP, PLURAL, VERSION, PolicyStatusWriter
@@ -42,9 +46,6 @@ POLICY_RESOURCES: list[tuple[str, str, str, str]] = [
     ("", "v1", "nodes", "Node"),
 ]
 
-INDEX_POD, INDEX_NAMESPACE, INDEX_POLICY = "picket_pod_keys", "picket_namespace_keys", "picket_policy_keys"
-
-
 def _meta(body: Mapping[str, Any]) -> tuple[str, str]:
     meta = body.get("metadata") or {}
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
@@ -56,48 +57,67 @@ def _raw(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def register(registry: kopf.OperatorRegistry, feed: CompilerFeed) -> None:
-    def ready_check(kwargs: Mapping[str, Any]) -> None:
-        if feed.ready():
-            return
-        policy_keys: set[str] = set()
-        for index_name, index in kwargs.items():
-            if index_name.startswith(INDEX_POLICY):
-                policy_keys.update(index.keys())
-        feed.check_ready(
-            {"pod": kwargs[INDEX_POD].keys(), "namespace": kwargs[INDEX_NAMESPACE].keys(), "policy": policy_keys}
-        )
-
-    # Indices: keys of what exists, in the same form the feed records what it has seen.
-
-    @kopf.index("", "v1", "pods", id=INDEX_POD, registry=registry)
-    def _pod_keys(namespace: str | None, name: str, **_: Any) -> dict[str, bool]:
-        return {f"{namespace}/{name}": True}
-
-    @kopf.index("", "v1", "namespaces", id=INDEX_NAMESPACE, registry=registry)
-    def _namespace_keys(name: str, **_: Any) -> dict[str, bool]:
-        return {name: True}
-
-    # Events.
-
     @kopf.on.event("", "v1", "pods", registry=registry)
-    async def _pod(type: str | None, body: kopf.Body, **kwargs: Any) -> None:
+    async def _pod(type: str | None, body: kopf.Body, **_: Any) -> None:
         namespace, name = _meta(body)
         if type == "DELETED":
             feed.delete_pod(namespace, name)
         else:
             feed.upsert_pod(_raw(body))
-        ready_check(kwargs)
 
     @kopf.on.event("", "v1", "namespaces", registry=registry)
-    async def _namespace(type: str | None, body: kopf.Body, **kwargs: Any) -> None:
+    async def _namespace(type: str | None, body: kopf.Body, **_: Any) -> None:
         if type == "DELETED":
             feed.delete_namespace(_meta(body)[1])
         else:
             feed.upsert_namespace(_raw(body))
-        ready_check(kwargs)
 
     for group, version, plural, kind in POLICY_RESOURCES:
-        _register_policy(registry, feed, group, version, plural, kind, ready_check)
+        _register_policy(registry, feed, group, version, plural, kind)
+
+
+def _collection(group: str, version: str, plural: str, namespace: str = "") -> str:
+    prefix = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+    return f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
+
+
+def initial_keys(client: KubeClient) -> dict[str, set[str]]:
+    """The keys of every object of every watched kind now, as the feed records them. A kind the
+    API server does not serve (its CRD is not installed) is skipped, as kopf skips it."""
+    out: dict[str, set[str]] = {"pod": set(), "namespace": set(), "policy": set()}
+    out["pod"] = {"/".join(_meta(o)) for o in client.get("/api/v1/pods").get("items", [])}
+    out["namespace"] = {_meta(o)[1] for o in client.get("/api/v1/namespaces").get("items", [])}
+    for group, version, plural, kind in POLICY_RESOURCES:
+        try:
+            items = client.get(_collection(group, version, plural)).get("items", [])
+        except ApiError as exc:
+            if exc.status == 404:
+                continue
+            raise
+        qualified = qualified_kind(group, kind)
+        out["policy"] |= {f"{qualified}/{ns}/{name}" for ns, name in map(_meta, items)}
+    return out
+
+
+def object_exists(client: KubeClient, kind: str, key: str) -> bool:
+    """Whether the object a feed key names still exists (errors count as "exists": keep waiting)."""
+    if kind == "pod":
+        namespace, _, name = key.partition("/")
+        path = f"/api/v1/namespaces/{namespace}/pods/{name}"
+    elif kind == "namespace":
+        path = f"/api/v1/namespaces/{key}"
+    else:
+        qualified, namespace, name = key.split("/", 2)
+        found = [r for r in POLICY_RESOURCES if qualified_kind(r[0], r[3]) == qualified]
+        if not found:
+            return False
+        group, version, plural, _ = found[0]
+        path = f"{_collection(group, version, plural, namespace)}/{name}"
+    try:
+        client.get(path)
+    except ApiError as exc:
+        return exc.status != 404
+    return True
 
 
 def _register_policy(
@@ -107,17 +127,12 @@ def _register_policy(
     version: str,
     plural: str,
     kind: str,
-    ready_check: Any,
 ) -> None:
     qualified = qualified_kind(group, kind)  # "NetworkPolicy", "NetworkPolicy.projectcalico.org", ...
     suffix = f"{plural}_{group.replace('.', '_')}"
 
-    @kopf.index(group, version, plural, id=f"{INDEX_POLICY}_{suffix}", registry=registry)
-    def _keys(namespace: str | None, name: str, **_: Any) -> dict[str, bool]:
-        return {f"{qualified}/{namespace or ''}/{name}": True}
-
     @kopf.on.event(group, version, plural, id=f"picket_{suffix}", registry=registry)
-    async def _policy(type: str | None, body: kopf.Body, **kwargs: Any) -> None:
+    async def _policy(type: str | None, body: kopf.Body, **_: Any) -> None:
         namespace, name = _meta(body)
         if type == "DELETED":
             feed.delete_policy(qualified, namespace, name)
@@ -126,8 +141,6 @@ def _register_policy(
             raw.setdefault("apiVersion", f"{group}/{version}")
             raw.setdefault("kind", kind)
             feed.upsert_policy(raw)
-        ready_check(kwargs)
-
 
 
 def register_policy_status(registry: kopf.OperatorRegistry, writer: PolicyStatusWriter) -> None:

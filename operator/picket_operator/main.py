@@ -174,7 +174,8 @@ def run(settings: OperatorSettings) -> int:
         after_sync=poster.sync,
     )
     feed.set_marker(publisher.mark)
-    threads = [threading.Thread(target=publisher.run, args=(stop,), name="publisher", daemon=True),
+    threads = [threading.Thread(target=_expect_initial, args=(client, feed, stop), name="initial", daemon=True),
+               threading.Thread(target=publisher.run, args=(stop,), name="publisher", daemon=True),
                threading.Thread(target=statuses.run, args=(stop,), name="policy-status", daemon=True)]
     if elector is not None:
         threads.append(threading.Thread(target=elector.run, args=(stop,), name="elector", daemon=True))
@@ -200,6 +201,31 @@ def run(settings: OperatorSettings) -> int:
         for t in threads:
             t.join(timeout=5)
     return 0
+
+
+def _expect_initial(client: Any, feed: Any, stop: threading.Event) -> None:
+    """List every watched kind once (the keys the initial state must contain) and hand them to
+    the feed; while it waits, forget keys that stopped existing before kopf's listing saw them."""
+    from functools import partial
+
+    from picket.apiclient import ApiError
+    from picket_operator import handlers
+
+    backoff = 0.5
+    while not stop.is_set():
+        try:
+            feed.expect(handlers.initial_keys(client), partial(handlers.object_exists, client))
+            break
+        except ApiError as exc:
+            log.warning("listing the watched kinds at start failed (%s); retrying in %.1fs", exc, backoff)
+            stop.wait(backoff)
+            backoff = min(5.0, backoff * 2)
+    last = -1
+    while not stop.is_set() and not feed.wait_ready(2.0):
+        left = feed.unseen()
+        if left == last:  # no progress for 2 s: some may have been deleted before kopf listed them
+            feed.recheck()
+        last = left
 
 
 def _ports(ports: tuple[tuple[Any, int], ...]) -> str:

@@ -9,11 +9,13 @@ nothing is recomputed or written here. The feed keeps which endpoints live on wh
 objects and binding rows are cached (rule sets by value, rows by the endpoint's rules object),
 so a change over many pods costs one digest per distinct rule set.
 
-It also knows when the initial listing has been digested: kopf fills its in-memory indices with
-every object before it calls any event handler, so once every key in those indices has been fed
-to the compiler (``check_ready``), the compiled state is complete and the publisher may delete
-compiled objects that are no longer wanted. Before that it must not: after a restart an empty
-compiler would otherwise delete everything.
+It also knows when the initial listing has been digested: the operator lists every watched kind
+once at start (``handlers.initial_keys``) and hands the keys to ``expect``; once each of them has
+been fed to the compiler (or is gone), the compiled state is complete and the publisher may
+delete compiled objects that are no longer wanted. Before that it must not: after a restart an
+empty compiler would otherwise delete everything. (kopf's in-memory indices gave the same signal,
+but they cost one readiness toggle per object that wakes every waiting worker: quadratic, minutes
+at 5,000 pods.)
 
 Problems (invalid input) are kept per object with a reference to the object, so that the leader
 can post a Kubernetes Event on it (``events.py``); the log line is written here, once per change.
@@ -36,6 +38,7 @@ log = logging.getLogger("picket.operator.feed")
 
 ObjectKey = tuple[str, str, str]  # (kind, namespace, name)
 Marker = Callable[[Iterable[str], Iterable[str]], None]  # (node names, peer set names)
+Exists = Callable[[str, str], bool]  # (kind, key) -> does the object still exist? (the API, via main)
 CACHE_LIMIT = 20_000  # rule sets remembered by value before the cache starts afresh
 
 
@@ -67,6 +70,10 @@ class CompilerFeed:
         self.lock = threading.Lock()
         self._mark: Marker = mark or (lambda _e, _p: None)
         self._seen: dict[str, set[str]] = {"pod": set(), "namespace": set(), "policy": set()}
+        self._gone: dict[str, set[str]] = {k: set() for k in self._seen}  # deleted before ``expect``
+        self._unseen: set[tuple[str, str]] = set()  # listed at start, not fed yet
+        self._expecting = False
+        self._exists: Exists | None = None
         self._ready = threading.Event()
         self._problems: dict[ObjectKey, tuple[ObjectRef, tuple[Problem, ...]]] = {}
         self._node_of: dict[str, str] = {}  # endpoint key -> its node
@@ -81,25 +88,25 @@ class CompilerFeed:
 
     def upsert_pod(self, body: Mapping[str, Any]) -> None:
         meta = body.get("metadata") or {}
-        self._seen["pod"].add(f"{meta.get('namespace')}/{meta.get('name')}")
+        self._saw("pod", f"{meta.get('namespace')}/{meta.get('name')}")
         with self.lock:
             delta = self.compiler.upsert_pod(body)
         self._after(delta, body)
 
     def delete_pod(self, namespace: str, name: str) -> None:
-        self._seen["pod"].discard(f"{namespace}/{name}")
+        self._saw("pod", f"{namespace}/{name}", deleted=True)
         with self.lock:
             delta = self.compiler.delete_pod(namespace, name)
         self._after(delta, None)
 
     def upsert_namespace(self, body: Mapping[str, Any]) -> None:
-        self._seen["namespace"].add(str((body.get("metadata") or {}).get("name")))
+        self._saw("namespace", str((body.get("metadata") or {}).get("name")))
         with self.lock:
             delta = self.compiler.upsert_namespace(body)
         self._after(delta, body)
 
     def delete_namespace(self, name: str) -> None:
-        self._seen["namespace"].discard(name)
+        self._saw("namespace", name, deleted=True)
         with self.lock:
             delta = self.compiler.delete_namespace(name)
         self._after(delta, None)
@@ -107,14 +114,14 @@ class CompilerFeed:
     def upsert_policy(self, body: Mapping[str, Any]) -> None:
         meta = body.get("metadata") or {}
         kind = qualified_kind(group_of(body), str(body.get("kind")))
-        self._seen["policy"].add(f"{kind}/{meta.get('namespace') or ''}/{meta.get('name')}")
+        self._saw("policy", f"{kind}/{meta.get('namespace') or ''}/{meta.get('name')}")
         with self.lock:
             delta = self.compiler.upsert_policy(body)
         self._after(delta, body)
 
     def delete_policy(self, kind: str, namespace: str, name: str) -> None:
         """``kind`` qualified as ``frontends.qualified_kind`` makes it (``NetworkPolicy.projectcalico.org``)."""
-        self._seen["policy"].discard(f"{kind}/{namespace}/{name}")
+        self._saw("policy", f"{kind}/{namespace}/{name}", deleted=True)
         with self.lock:
             delta = self.compiler.delete_policy(kind, namespace, name)
         self._after(delta, None, (kind, namespace, name))
@@ -149,17 +156,53 @@ class CompilerFeed:
 
     # Readiness ---------------------------------------------------------------------------------------
 
-    def check_ready(self, indexed: Mapping[str, Iterable[str]]) -> bool:
-        """True once every indexed key (per kind) has been fed; stays true after that."""
-        if self._ready.is_set():
-            return True
-        materialised = {kind: set(keys) for kind, keys in indexed.items()}
-        if all(keys <= self._seen[kind] for kind, keys in materialised.items()):
-            with self.lock:
-                counts = {k: len(v) for k, v in self._seen.items()}
-            log.info("initial state compiled: %s", ", ".join(f"{n} {k}s" for k, n in counts.items()))
-            self._ready.set()
-        return self._ready.is_set()
+    def expect(self, listed: Mapping[str, Iterable[str]], exists: Exists) -> None:
+        """The keys (per kind) that existed when the operator listed them at start: the initial
+        state is complete once each has been fed, or is gone (a DELETED event, or ``recheck``
+        finds it no longer exists: deleted before kopf's own listing, so never delivered)."""
+        with self.lock:
+            self._exists = exists
+            self._unseen = {(kind, key) for kind, keys in listed.items() for key in keys
+                            if key not in self._seen[kind] and key not in self._gone[kind]}
+            self._expecting = True
+            log.info("waiting for the initial listing: %d objects", len(self._unseen))
+        self._check_ready()
+
+    def recheck(self, limit: int = 100) -> None:
+        """Forget up to ``limit`` expected keys that no longer exist (the publisher calls this
+        while not ready, every few seconds)."""
+        with self.lock:
+            todo, exists = sorted(self._unseen)[:limit], self._exists
+        gone = [(kind, key) for kind, key in todo if exists is not None and not exists(kind, key)]
+        with self.lock:
+            self._unseen.difference_update(gone)
+        self._check_ready()
+
+    def unseen(self) -> int:
+        """How many keys listed at start have not been fed yet."""
+        with self.lock:
+            return len(self._unseen)
+
+    def _saw(self, kind: str, key: str, deleted: bool = False) -> None:
+        with self.lock:  # ``expect`` reads these from another thread
+            if deleted:
+                self._seen[kind].discard(key)
+                if not self._ready.is_set():
+                    self._gone[kind].add(key)
+            else:
+                self._seen[kind].add(key)
+            self._unseen.discard((kind, key))
+        if not self._ready.is_set():
+            self._check_ready()
+
+    def _check_ready(self) -> None:
+        with self.lock:
+            if self._ready.is_set() or not self._expecting or self._unseen:
+                return
+            counts = {k: len(v) for k, v in self._seen.items()}
+            self._gone = {k: set() for k in self._gone}
+        log.info("initial state compiled: %s", ", ".join(f"{n} {k}s" for k, n in counts.items()))
+        self._ready.set()
 
     def ready(self) -> bool:
         return self._ready.is_set()

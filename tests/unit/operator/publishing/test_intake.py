@@ -87,3 +87,32 @@ def test_staged_rule_sets_travel_in_the_compiled_node_to_the_agent() -> None:
     assert er.ingress is None and er.staged_ingress is not None and not resolved.pending
     pending = published.resolve(binding, {}, {}, {})
     assert pending.pending == {"x/p0"}
+
+
+# Readiness: the keys listed at start, fed or gone ------------------------------------------------
+
+def test_ready_once_every_listed_object_was_fed_and_not_before() -> None:
+    feed = CompilerFeed()
+    feed.upsert_namespace(make_ns("x"))  # fed before the listing arrived
+    feed.expect({"pod": {"x/a", "x/b"}, "namespace": {"x"}, "policy": {"NetworkPolicy/x/p"}}, lambda k, n: True)
+    feed.upsert_pod(make_pod("x", "a", "10.0.0.1"))
+    feed.upsert_policy(make_policy("x", "p"))
+    assert not feed.ready() and feed.unseen() == 1
+    feed.upsert_pod(make_pod("x", "b", "10.0.0.2"))
+    assert feed.ready()
+
+
+def test_an_object_deleted_before_it_was_fed_does_not_block_readiness() -> None:
+    feed = CompilerFeed()
+    feed.delete_pod("x", "gone")  # a DELETED event before the listing arrived
+    feed.expect({"pod": {"x/gone", "x/vanished"}, "namespace": set(), "policy": set()},
+                lambda kind, key: key != "x/vanished")
+    assert not feed.ready()  # x/vanished: deleted before kopf listed it, so never delivered
+    feed.recheck()
+    assert feed.ready()
+
+
+def test_not_ready_without_the_listing() -> None:
+    feed = CompilerFeed()
+    feed.upsert_namespace(make_ns("x"))
+    assert not feed.ready()
