@@ -145,16 +145,25 @@ class Watcher:
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self) -> None:
-        rv = str(self.kube.get(self.path, limit=1)["metadata"]["resourceVersion"])
+        rv = ""
         while True:
             try:
+                if not rv:
+                    rv = str(self.kube.get(self.path, limit=1)["metadata"]["resourceVersion"])
                 for ev in self.kube.watch(self.path, rv, timeout_seconds=600, labelSelector=self.selector):
                     obj = ev.get("object") or {}
-                    rv = str((obj.get("metadata") or {}).get("resourceVersion", rv))
-                    with self.lock:
-                        self.changes.append((time.time(), str(obj["metadata"]["name"])))
-            except ApiError:
-                return
+                    if ev.get("type") == "ERROR":  # e.g. 410 Gone: start again from now
+                        rv = ""
+                        break
+                    meta = obj.get("metadata") or {}
+                    rv = str(meta.get("resourceVersion", rv))
+                    if ev.get("type") != "BOOKMARK" and meta.get("name"):
+                        with self.lock:
+                            self.changes.append((time.time(), str(meta["name"])))
+            except ApiError as exc:
+                if exc.status == 0:  # the lab went away
+                    return
+                rv = ""
 
     def first_after(self, t0: float, name: str, timeout: float = 30) -> float:
         deadline = time.time() + timeout
