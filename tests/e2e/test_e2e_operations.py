@@ -123,7 +123,7 @@ def test_applied_status_is_reported(e2e: E2E) -> None:
     assert {(p, published_node) for p, (published_node, _) in rows(e2e).items() if ns(p) == "x"} <= lines, view
     x_a = next(line.split("\t") for line in view.splitlines() if line.startswith("x/a\t"))
     assert x_a[3].startswith("ingress-") and x_a[4] == "", x_a
-    # README's one-namespace variant (kind section): a JSONPath filter over every node's rows.
+    # README's one-namespace variant (The compiled objects): a JSONPath filter over every node's rows.
     x_only = e2e.kubectl("get", "pcn", "-o", "jsonpath=" + NAMESPACE_VIEW)
     assert sorted(line.split("\t")[0] for line in x_only.splitlines()) == ["a", "b", "c"], x_only
     assert all(line.split("\t")[2].startswith("ingress-") for line in x_only.splitlines()), x_only
