@@ -33,15 +33,18 @@ is extracted with ``git archive`` into a temp dir and put first on the path; leg
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,9 +114,11 @@ def inner_apply(backend: str, scale: str) -> None:
     state, plus_one, plus_two = (node_state(pods + n, policies, dual=dual) for n in (0, 1, 2))
     loop = SyncLoop(AgentSettings(), _dataplane(backend))
     loop.submit(state)
-    first = loop.sync()
+    with _cpu() as cpu_first:
+        first = loop.sync()
     loop.submit(plus_one)
-    added = loop.sync(force_read=False)
+    with _cpu() as cpu_added:
+        added = loop.sync(force_read=False)
     loop.submit(plus_two)
     added_verified = loop.sync(force_read=True)
 
@@ -125,13 +130,27 @@ def inner_apply(backend: str, scale: str) -> None:
 
     noop = min(_timed(noop_submit) for _ in range(5))
     verify = min(_timed(lambda: loop.sync(force_read=True)) for _ in range(5))
+    with _cpu() as cpu_verify:
+        loop.sync(force_read=True)
     d = loop.last_desired
     assert d is not None and first.report is not None and added.report is not None
     print(json.dumps({
         "first": first.elapsed, "added": added.elapsed, "added_verified": added_verified.elapsed,
         "noop": noop, "verify": verify, "rules": d.rule_count(), "chains": len(d.chains),
         "sets": len(d.sets), "added_written": added.report.chains_written,
+        "cpu_first": cpu_first[0], "cpu_added": cpu_added[0], "cpu_verify": cpu_verify[0],
     }))
+
+
+@contextlib.contextmanager
+def _cpu() -> Iterator[list[float]]:
+    """CPU seconds of this process AND its children (the restore binaries) spent in the block:
+    unlike wall time, hardly inflated when other work on a shared machine takes the CPU."""
+    out = [0.0]
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    yield out
+    own2, kids2 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    out[0] = sum(b.ru_utime - a.ru_utime + b.ru_stime - a.ru_stime for a, b in ((own, own2), (kids, kids2)))
 
 
 def _dataplane(backend: str):  # type: ignore[no-untyped-def]
@@ -281,6 +300,9 @@ def print_apply(scale: str, results: dict[str, dict[str, float]]) -> None:
         ("one pod added, verified", "added_verified"),
         ("no-op submit", "noop"),
         (f"no-op resync, verified {resync:>8}", "verify"),
+        ("CPU ms (agent + children): first", "cpu_first"),
+        ("  one pod added, quick", "cpu_added"),
+        ("  no-op resync, verified", "cpu_verify"),
     ]
     for title, key in rows:
         print(f"  {title:34}" + "".join(f"{results[label][key] * 1000:12.1f}" for label in labels))
