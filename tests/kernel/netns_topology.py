@@ -1,7 +1,8 @@
 """Throwaway network-namespace topologies for the agent's kernel tests (and the benchmark).
 
-Every name starts with ``pkt-`` (namespaces) or ``pk`` (links, created inside node namespaces
-only), so a crashed run's leftovers are recognisable and ``sweep()`` removes them. Nothing is
+Every name starts with ``pkt-<tag>-<pid>-`` (namespaces) or ``pk`` (links, created inside node
+namespaces only), so a crashed run's leftovers are recognisable and ``sweep()`` removes them,
+and only them: a running process's namespaces are not leftovers. Nothing is
 created in, or changed in, the machine's own namespace: links are made inside the node
 namespace and moved into pod namespaces, and ``ip_forward`` is enabled inside node namespaces.
 
@@ -43,11 +44,20 @@ def sh(
 
 
 def sweep(prefix: str = "pkt-") -> None:
-    """Remove namespaces of an earlier crashed run (their links and rules go with them)."""
+    """Remove namespaces of an earlier crashed run (their links and rules go with them).
+
+    A namespace's name carries the pid of the process that made it (``pkt-<tag>-<pid>-...``):
+    those of a process still running (another session's tests or benchmark on this shared
+    machine) are left alone; names without a pid are from before this rule and go."""
     for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
         name = line.split(" ", 1)[0]
-        if name.startswith(prefix):
+        if name.startswith(prefix) and not _owner_alive(name):
             sh("ip", "netns", "del", name, check=False)
+
+
+def _owner_alive(name: str) -> bool:
+    parts = name.split("-")
+    return len(parts) >= 4 and parts[2].isdigit() and Path(f"/proc/{parts[2]}").exists()
 
 
 BACKENDS = ("legacy", "nft")  # the kernel tests run against both iptables backends
@@ -75,7 +85,7 @@ class Topology:
         return self.in_node(node, f"{self.tool(family)}-save", *(["-c"] if counters else []), "-t", "filter").stdout
 
     def add_node(self, node: str, node_ip: str) -> str:
-        ns = f"pkt-{self.tag}-{node}"
+        ns = f"pkt-{self.tag}-{os.getpid()}-{node}"
         sh("ip", "netns", "add", ns)
         self.nodes[node] = ns
         sh("ip", "-n", ns, "link", "set", "lo", "up")
@@ -87,7 +97,7 @@ class Topology:
     def add_pod(self, key: str, ip: str, node: str, ip6: str = "") -> str:
         """A pod with IPv4 address ``ip`` (and IPv6 ``ip6``: dual-stack; ``ip`` "" for IPv6 only)."""
         self._links += 1
-        ns = f"pkt-{self.tag}-p{self._links}"
+        ns = f"pkt-{self.tag}-{os.getpid()}-p{self._links}"
         host_if = f"pk{self.tag}{self._links}"
         node_ns = self.nodes[node]
         sh("ip", "netns", "add", ns)
