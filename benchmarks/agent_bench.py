@@ -1,4 +1,4 @@
-"""Agent benchmark: apply latency and dataplane cost, both iptables backends side by side (``pkt-agb-*``).
+"""Agent benchmark: apply latency and dataplane cost, both iptables backends side by side (``pkt-bnch-*``).
 
 Run as root: ``python3 -m benchmarks.agent_bench [--seconds 3] [--rounds 3] [--baseline REV]
 [--only apply|dataplane] [--scales "110x10,110x10 dual,250x2,250x500"]``.
@@ -333,15 +333,15 @@ def main() -> None:
         return
     if os.geteuid() != 0:
         sys.exit("agent_bench: run as root (it creates network namespaces)")
-    sweep("pkt-agb")
-    work = Path(tempfile.mkdtemp(prefix="pkt-agb-"))
+    sweep("pkt-bnch")
+    work = Path(tempfile.mkdtemp(prefix="pkt-bnch-"))
     modes: list[Mode] = [("legacy", REPO / "agent", "legacy"), ("nft", REPO / "agent", "nft")]
     if args.legacy_restore:
         modes.append(("leg-restore", REPO / "agent", "legacy-restore"))
     if args.baseline:
         sh("sh", "-c", f"git -C {REPO} archive {args.baseline} agent | tar -x -C {work}")
         modes = [(f"at {args.baseline}", work / "agent", ""), *modes]
-    topo = Topology("agb")
+    topo = Topology("bnch")
     try:
         topo.add_node("n1", "192.168.90.1")
         if args.only != "dataplane":
