@@ -68,6 +68,7 @@ def picket_lines(text: str) -> list[str]:
 def test_noop_resync_writes_nothing_and_keeps_counters(topo: Topology) -> None:
     topo.agent("n1", state())
     assert topo.probe("x/b", "x/a", "tcp", 80)
+    time.sleep(1.0)  # the probe connection's last packets (FIN/ACK) must be counted before "before"
     before = picket_lines(save(topo))
     assert any(not line.startswith("[0:0]") for line in before), "the probe must have counted packets"
     out = topo.agent("n1", state())
