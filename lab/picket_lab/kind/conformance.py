@@ -41,12 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from picket_lab.kind.layout import CLUSTER, NETNS, layout
+
 NETPOL_FOCUS = r"\[sig-network\] Netpol"
 SCTP_SKIP = r"\[Feature:SCTPConnectivity\]"
 SCTP_REASON = "this kernel has no SCTP (CONFIG_IP_SCTP unset; socket(..., IPPROTO_SCTP) fails with EPROTONOSUPPORT)"
-KIND_DIR = "/run/picket-kind"
-KIND_NETNS = "pkt-kind"
-KIND_CLUSTER = "picket"
 _TCP = "[sig-network] Netpol NetworkPolicy between server and client "
 _UDP = "[sig-network] Netpol [LinuxOnly] NetworkPolicy between server and client using UDP "
 # CI's fixed subset: TCP and UDP default deny, a namespace selector, an egress named port, ipBlock
@@ -102,7 +101,8 @@ def parse_settings(argv: Sequence[str]) -> Settings:
     parser.add_argument("--skip", default=SCTP_SKIP, help=f"ginkgo skip regex (default {SCTP_SKIP!r}: {SCTP_REASON})")
     parser.add_argument("--procs", type=int, default=1, help="parallel ginkgo processes (default 1)")
     parser.add_argument("--report-dir", type=Path, help="JUnit report and logs (default <kind dir>/conformance/<time>)")
-    parser.add_argument("--kind-dir", type=Path, default=Path(KIND_DIR), help="the kind tier's run directory")
+    parser.add_argument("--kind-dir", type=Path, default=layout().run,
+                        help="the kind tier's run directory (default: $PICKET_KIND_DIR or /run/picket-kind)")
     parser.add_argument("--timeout-minutes", type=int, default=120)
     parser.add_argument("--e2e-arg", action="append", default=[], metavar="FLAG",
                         help="one more flag for e2e.test (repeatable), e.g. --e2e-arg=--minStartupPods=-1")
@@ -119,7 +119,7 @@ def parse_settings(argv: Sequence[str]) -> Settings:
         parser.error("; ".join(errors))
     focus = subset_focus(CI_SUBSET) if opts.subset else (opts.focus or NETPOL_FOCUS)
     report_dir = opts.report_dir or opts.kind_dir / "conformance" / time.strftime("%Y%m%dT%H%M%S")
-    return Settings(focus, opts.skip, opts.procs, report_dir, opts.kind_dir, KIND_NETNS, KIND_CLUSTER,
+    return Settings(focus, opts.skip, opts.procs, report_dir, opts.kind_dir, NETNS, CLUSTER,
                     opts.timeout_minutes, tuple(opts.e2e_arg))
 
 
