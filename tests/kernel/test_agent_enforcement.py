@@ -65,6 +65,10 @@ CASES: dict[str, Callable[[], Compiled]] = {
     "allow by namespace peer (incl. the other node)": lambda: compiled(
         pods(a=(k8s(ING, *allow(rule(peers=("ns-x",)))), None)), [ip_set("ns-x", IPS["x/b"], IPS["x/d"])]
     ),
+    "ipBlock of every address, with except": lambda: compiled(  # 0.0.0.0/0: hash:net refuses a /0 as such
+        pods(a=(k8s(ING, *allow(rule(peers=("world",)))), None)),
+        [net_set("world", ("0.0.0.0/0",), (f"{IPS['x/b']}/32",))],
+    ),
     "ipBlock with except": lambda: compiled(
         pods(a=(k8s(ING, *allow(rule(peers=("block",)))), None)),
         [net_set("block", ("10.71.0.0/16",), (f"{IPS['x/b']}/32", "10.71.2.0/24"))],

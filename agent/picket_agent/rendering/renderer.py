@@ -411,8 +411,15 @@ def _valid(
                 problems.append(f"peer set {source}: member {entry!r}: {exc}; left out")
             continue
         if normal is not None:
-            out.append(normal)
+            out.extend(_halves(normal) if kind is PeerSetKind.NET else (normal,))
     return tuple(sorted(set(out)))
+
+
+def _halves(net: str) -> tuple[str, ...]:
+    """A block of every address as its two /1 halves (same addresses): hash:net refuses a /0
+    (the kernel answers IPSET_ERR_INVALID_CIDR), and one refused set fails the node's whole sync."""
+    block = ipaddress.ip_network(net)
+    return tuple(str(h) for h in block.subnets()) if block.prefixlen == 0 else (net,)
 
 
 def _normal(entry: str, kind: PeerSetKind, family: int) -> str | None:

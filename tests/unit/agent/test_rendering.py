@@ -154,6 +154,25 @@ def test_ipblock_except_becomes_nomatch_and_missing_sets_are_created_empty() -> 
     assert gone.kind is PeerSetKind.NET and gone.members == ()
 
 
+def test_a_block_of_every_address_becomes_its_two_halves() -> None:
+    # hash:net cannot hold a /0: the kernel answers IPSET_ERR_INVALID_CIDR (4104), which failed
+    # the node's whole sync (found by upstream's conformance suites on kind: a 0.0.0.0/0 peer).
+    c = compiled(
+        [ep(pod("x/a", "10.0.0.2"), egress=k8s(EGR, ("NetworkPolicy x/p", (rule(peers=("world", "none")),)))),
+         ep(pod("x/b", "fd00::2"), egress=k8s(EGR, ("NetworkPolicy x/p", (rule(peers=("world",)),))))],
+        [net_set("world", ("0.0.0.0/0", "::/0", "10.0.0.0/8"), ("10.0.0.2/32", "fd00::2/128")),
+         net_set("none", ("10.0.0.0/8",), ("0.0.0.0/0",))],
+    )
+    d = render(c)
+    world = d.sets[naming.set_name("world", "hash:net")]
+    assert world.members == ("0.0.0.0/1", "10.0.0.0/8", "128.0.0.0/1") and world.nomatch == ("10.0.0.2/32",)
+    assert d.sets[naming.set_name("none", "hash:net")].nomatch == ("0.0.0.0/1", "128.0.0.0/1")
+    assert d.v6 is not None
+    world6 = next(s for s in d.v6.sets.values() if s.source == "world")
+    assert world6.members == ("8000::/1", "::/1") and world6.nomatch == ("fd00::2/128",)
+    assert not d.problems
+
+
 def test_bad_endpoint_is_reported_and_skipped_others_rendered() -> None:
     c = compiled([ep(pod("x/a", "not-an-ip"), ingress=k8s(ING)), ep(pod("x/b", "10.0.0.3"), ingress=k8s(ING))])
     d = render(c)
