@@ -154,6 +154,25 @@ def test_ipblock_except_becomes_nomatch_and_missing_sets_are_created_empty() -> 
     assert gone.kind is PeerSetKind.NET and gone.members == ()
 
 
+def test_a_zero_prefix_is_rendered_as_its_two_halves_the_kernel_takes() -> None:
+    """ipset's hash:net refuses a /0 (IPSET_ERR_INVALID_CIDR, 4104: prefixes 1..32 / 1..128), which
+    failed the agent's whole sync: a ClusterNetworkPolicy Deny to ``networks: [0.0.0.0/0, ::/0]``
+    (network-policy-api's CNPAdminTierEgressInlineCIDRPeers) or an ipBlock 0.0.0.0/0. The two /1
+    halves cover the same addresses."""
+    c = compiled(
+        [ep(pod("x/a", "10.0.0.2", "node-1", "fd00::2"),
+            egress=k8s(EGR, ("NetworkPolicy x/p", (rule(peers=("all",)),))))],
+        [net_set("all", ("0.0.0.0/0", "::/0"), ("10.1.0.0/16",))],
+    )
+    d = render(c)
+    v4 = d.sets[naming.set_name("all", "hash:net")]
+    assert v4.members == ("0.0.0.0/1", "128.0.0.0/1") and v4.nomatch == ("10.1.0.0/16",)
+    assert d.v6 is not None
+    v6 = d.v6.sets[naming.set_name("all", "hash:net", 6)]
+    assert v6.members == ("8000::/1", "::/1")
+    assert not any(m.endswith("/0") for m in v4.members + v6.members)
+
+
 def test_bad_endpoint_is_reported_and_skipped_others_rendered() -> None:
     c = compiled([ep(pod("x/a", "not-an-ip"), ingress=k8s(ING)), ep(pod("x/b", "10.0.0.3"), ingress=k8s(ING))])
     d = render(c)
