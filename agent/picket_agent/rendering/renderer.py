@@ -411,8 +411,14 @@ def _valid(
                 problems.append(f"peer set {source}: member {entry!r}: {exc}; left out")
             continue
         if normal is not None:
-            out.append(normal)
+            out += _halves(normal) if kind is PeerSetKind.NET and normal.endswith("/0") else [normal]
     return tuple(sorted(set(out)))
+
+
+def _halves(zero: str) -> list[str]:
+    """A /0 as its two /1 halves: ipset's hash:net takes prefixes 1..32 (1..128) only and refuses
+    a /0 with IPSET_ERR_INVALID_CIDR, which would fail the whole sync. Same addresses."""
+    return [str(half) for half in ipaddress.ip_network(zero).subnets()]
 
 
 def _normal(entry: str, kind: PeerSetKind, family: int) -> str | None:
