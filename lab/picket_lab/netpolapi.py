@@ -100,4 +100,6 @@ def conformance_argv(binary: Path, report: Path, features: tuple[str, ...] = FEA
     return [str(binary), "-test.run", "TestConformanceProfiles", "-test.v", "-test.timeout", "60m",
             "--conformance-profiles=ClusterNetworkPolicy", f"--supported-features={','.join(features)}",
             "--organization=picket", "--project=picket", "--url=https://example.invalid/picket",
-            "--version=dev", "--contact=picket", f"--report-output={report}"]
+            "--version=dev", "--contact=picket",
+            "--additional-info=scripts/cnp-conformance.sh on the kind tier (README, ClusterNetworkPolicy, Conformance)",
+            f"--report-output={report}"]

@@ -281,18 +281,26 @@ def placement(pod_list: dict[str, Any]) -> list[Pod]:
 _CLIENT = re.compile(r"Expected connection to (?:succeed|fail|be dropped) from ([\w-]+)/([\w-]+) to")
 
 
+_API_DOWN = re.compile(r'(?:Get|Post|Delete|Patch|Put) "https://[^"]+": dial tcp [^:]+:\d+: '
+                       r'connect: connection refused')
+
+
 def failure_reason(result: TestResult, pods: Sequence[Pod]) -> str:
     """Why a failed subtest failed, in one line, with the evidence the log and the pods' placement give."""
-    probe = failed_probe(result)
     text = "".join(result.output)
+    if _API_DOWN.search(text):
+        return "the API server stopped answering (connection refused): the kind cluster went away during the run"
+    probe = failed_probe(result)
     if probe is None:
-        lines = [ln.strip() for ln in result.output if "Error" in ln or "error" in ln]
+        lines = [ln.strip() for ln in result.output if "Error:" in ln or "error" in ln]
         return lines[0] if lines else "no failed probe in the log (see the events file)"
+    last = text.split("FAILED Command was")[-1]
     client = _CLIENT.findall(text)
     where = f"{client[-1][0]}/{client[-1][1]}" if client else "?"
-    denied = "successfully connected" in text.split("FAILED Command was")[-1]
-    got = "connected, must be denied" if denied else "no connection, must connect" \
-        if "miserably failed" in text.split("FAILED Command was")[-1] else "a wrong answer"
+    other = re.search(r"returned a different status: (.*)", last)
+    got = ("connected, must be denied" if "successfully connected" in last else
+           "no connection, must connect" if "miserably failed" in last else
+           f"failed with {other.group(1).strip()!r}, must time out (be dropped)" if other else "a wrong answer")
     line = f"{probe.protocol} {where} -> {probe.target}:{probe.port}: {got}"
     if probe.protocol == "sctp":
         return f"{line} [SCTP: {SCTP_REASON}]"
@@ -359,6 +367,8 @@ def result_lines(results: Sequence[TestResult], pods: Sequence[Pod], skip: str) 
             line += f"  ({skip_reason(r, skip)})"
         elif r.status == "running":
             line += "  (never finished: the binary stopped)"
+        elif r.status == "failed" and not any(sub.status != "passed" for sub in subs.get(r.name, [])):
+            line += f"  ({failure_reason(r, pods)})"
         lines.append(line)
         for sub in subs.get(r.name, []):
             if sub.status in ("failed", "running"):
@@ -536,12 +546,12 @@ def run_suite(s: Settings, c: _Cluster, test2json: Path, binary: Path, say: Say)
     stop.set()
     (s.report_dir / "placement.json").write_text(json.dumps([p.__dict__ for p in pods], indent=1))
     results, top_output = parse_events(s.events.read_text(errors="replace").splitlines())
-    results += skipped_by_flag(TEST_NAMES, results, s.skip) if s.run == f"^{TOP}$" else []
     if not any(r.top for r in results):
         say(f"cnp-conformance: no test ran (exit {proc.returncode}); the suite's setup said:")
         for line in [ln.rstrip() for ln in top_output if ln.strip()][-25:]:
             say(f"  {line}")
         return 1
+    results += skipped_by_flag(TEST_NAMES, results, s.skip) if s.run == f"^{TOP}$" else []
     lines = result_lines(results, pods, s.skip)
     for line in lines:
         say(line)

@@ -163,3 +163,19 @@ def test_the_image_wrapper_passes_everything_through_but_sctp_listeners() -> Non
     assert "SERVE_SCTP_PORT_" in cc.WRAPPER and "/proc/sys/net/sctp" in cc.WRAPPER
     docker = cc.agnhost_dockerfile("busybox:1.36", "abc")
     assert docker.startswith("FROM busybox:1.36\n") and 'ENTRYPOINT ["/agnhost"]' in docker
+
+
+def test_api_server_gone_and_non_timeout_refusals_are_named() -> None:
+    down = cc.TestResult("CNPAdminTierIngressUDP", "failed", 0.0, [
+        "    apply.go:144: \n", "        \tError:      \tReceived unexpected error:\n",
+        '        \t            \tGet "https://127.0.0.1:43833/apis/policy.networking.k8s.io/v1alpha2/'
+        'clusternetworkpolicies/ingress-udp": dial tcp 127.0.0.1:43833: connect: connection refused\n'])
+    assert "API server stopped answering" in cc.failure_reason(down, [])
+    assert "API server stopped answering" in cc.result_lines([down], [], "")[0]
+    refused = cc.TestResult("CNPAdminTierGress/Should_support_an_'deny-gress'_policy_across_different_protocols",
+                            "failed", 10.0, [
+        "    helper.go:71: FAILED Command was [/agnhost connect --timeout=3s --protocol=sctp 10.244.1.65:9003]\n",
+        "    helper.go:71: Expected connection to be dropped from network-policy-conformance-gryffindor/harry-potter-0"
+        " to 10.244.1.65, but instead it returned a different status: OTHER: protocol not supported\n"])
+    reason = cc.failure_reason(refused, [])
+    assert "failed with 'OTHER: protocol not supported', must time out" in reason and "SCTP" in reason
