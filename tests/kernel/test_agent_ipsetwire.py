@@ -86,3 +86,47 @@ def test_packed_messages_of_both_families_equal_what_the_kernel_and_the_ipset_to
     assert len(results) == 2 * 2 * 9
     bad = [r for r in results if not all(v is True for k, v in r.items() if k != "name")]
     assert not bad, bad
+
+
+ZERO_SCRIPT = r"""
+import json
+from picket.model import Direction, PeerSet, PeerSetKind
+from picket_agent.kernel.ipsets import IpsetError, IpsetIO
+from picket_agent.rendering import naming
+from picket_agent.rendering.desired import SetSpec
+from picket_agent.rendering.renderer import render
+from tests.unit.agent.agent_builders import compiled, ep, k8s, pod, rule
+
+c = compiled([ep(pod("x/a", "10.0.0.2", "node-1", "fd00::2"),
+                 egress=k8s(Direction.EGRESS, ("NetworkPolicy x/p", (rule(peers=("all",)),))))],
+             [PeerSet("all", PeerSetKind.NET, ("0.0.0.0/0", "::/0"), ())])
+d = render(c)
+out = {}
+for family, state in ((4, d), (6, d.v6)):
+    spec = state.sets[naming.set_name("all", "hash:net", family)]
+    IpsetIO(family).create([spec])
+    out[f"rendered{family}"] = list(spec.members)
+    out[f"listed{family}"] = sorted(IpsetIO(family).list_owned()[spec.name].members)
+raw = SetSpec(naming.set_name("raw", "hash:net"), PeerSetKind.NET, ("0.0.0.0/0",), (), "raw", 4)
+try:
+    IpsetIO(4).create([raw])
+    out["raw_zero"] = "accepted"
+except IpsetError as exc:
+    out["raw_zero"] = str(exc)
+print(json.dumps(out))
+"""
+
+
+def test_a_zero_prefix_peer_set_is_accepted_by_the_kernel_as_two_halves() -> None:
+    """ipset's hash:net refuses a /0 (IPSET_ERR_INVALID_CIDR, 4104): the renderer's /1 halves go in."""
+    topo = Topology("agz")
+    try:
+        topo.add_node("n1", "192.168.79.1")
+        argv = ("ip", "netns", "exec", topo.ns("n1"), "env", f"PYTHONPATH={ENV['PYTHONPATH']}", sys.executable, "-c",
+                ZERO_SCRIPT)
+        out = json.loads(sh(*argv, timeout=120).stdout)
+    finally:
+        topo.destroy()
+    assert out["rendered4"] == out["listed4"] == ["0.0.0.0/1", "128.0.0.0/1"]
+    assert out["rendered6"] == out["listed6"] == ["8000::/1", "::/1"]
+    assert "4104" in out["raw_zero"], out["raw_zero"]  # the kernel's refusal the halves avoid
