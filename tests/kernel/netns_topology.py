@@ -11,7 +11,11 @@ a default route via 169.254.1.1 (a permanent neighbour entry for the host side's
 node a /32 route per pod. Two nodes are joined by one veth pair with a route per pod CIDR.
 IPv6 (``add_pod(..., ip6=...)``, ``link_nodes(..., v6=...)``) is routed the same way but
 with REAL neighbour discovery, no static entries: the pod's default route is via the node
-side's link-local ``fe80::1``, and addresses skip DAD (``nodad``) so they are usable at once.
+side's link-local ``fe80::1``. Duplicate address detection is off in every namespace made here
+(``accept_dad=0`` before any link exists, and ``nodad`` on the addresses given): the kernel's own
+link-local addresses would otherwise stay tentative for up to two seconds after a link comes up,
+and a fast machine probes inside that window (a CI run saw a freshly made pod's first IPv6
+connects time out with no policy at all). ``wait_reachable`` is the fixtures' readiness check.
 """
 
 from __future__ import annotations
@@ -60,6 +64,12 @@ def _owner_alive(name: str) -> bool:
     return len(parts) >= 4 and parts[2].isdigit() and Path(f"/proc/{parts[2]}").exists()
 
 
+def _no_dad(ns: str) -> None:
+    """No duplicate address detection for links made later in ``ns`` (a namespace of ours)."""
+    for scope in ("all", "default"):
+        sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{scope}.accept_dad=0")
+
+
 BACKENDS = ("legacy", "nft")  # the kernel tests run against both iptables backends
 
 
@@ -101,6 +111,7 @@ class Topology:
         host_if = f"pk{self.tag}{self._links}"
         node_ns = self.nodes[node]
         sh("ip", "netns", "add", ns)
+        _no_dad(ns)
         sh("ip", "-n", node_ns, "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", ns)
         sh("ip", "-n", ns, "link", "set", "lo", "up")
         if ip:
@@ -177,6 +188,29 @@ class Topology:
             if "picket" in out.stdout:
                 return True
         return False
+
+    def wait_reachable(self, cases: Sequence[tuple[Any, ...]], timeout: float = 15) -> None:
+        """Block until every probe in ``cases`` succeeds (call it before any rules exist): the
+        topology is ready. Fails naming the probes that never did, with the namespaces' IPv6
+        addresses and neighbours, so a broken topology is never mistaken for a policy verdict."""
+        deadline = time.monotonic() + timeout
+        while True:
+            down = [c for c, ok in zip(cases, self.probes(cases), strict=True) if not ok]
+            if not down:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"topology not ready after {timeout:.0f} s, unreachable: {down}\n"
+                                     f"{self.diagnose()}")
+            time.sleep(0.5)
+
+    def diagnose(self) -> str:
+        """IPv6 addresses (with tentative/dadfailed flags) and neighbours of every namespace."""
+        out = []
+        for ns in [*self.nodes.values(), *(p[0] for p in self.pods.values())]:
+            addrs = sh("ip", "-n", ns, "-6", "-o", "addr", check=False).stdout.strip()
+            neigh = sh("ip", "-n", ns, "-6", "neigh", check=False).stdout.strip()
+            out.append(f"[{ns}]\n{addrs}\n{neigh}")
+        return "\n".join(out)
 
     def probes(self, cases: Sequence[tuple[Any, ...]]) -> list[bool]:
         """Probes in parallel: (src, dst, proto, port[, family])."""

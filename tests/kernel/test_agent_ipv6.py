@@ -42,6 +42,7 @@ def topo(request: pytest.FixtureRequest) -> Iterator[Topology]:
         for key in NODES:
             t.add_pod(key, V4.get(key, ""), NODES[key], ip6=V6[key])
             t.listen(key, tcp=(80, 81), udp=(53,))
+        t.wait_reachable(PROBES)  # no rules yet: every probe of both families must get through
         yield t
     finally:
         t.destroy()
@@ -125,7 +126,7 @@ def test_probes_of_both_families_match_the_evaluator(topo: Topology, case: str) 
     live = dict(zip(PROBES, topo.probes(PROBES), strict=True))
     wrong = [f"{s} -> {d} {pr}/{po} IPv{f}: live {live[(s, d, pr, po, f)]}" for s, d, pr, po, f in PROBES
              if live[(s, d, pr, po, f)] != expected[(s, d, pr, po, f)]]
-    assert not wrong, wrong
+    assert not wrong, f"{wrong}\n{topo.diagnose()}"
 
 
 def test_ip6tables_and_inet6_sets_hold_the_rules(topo: Topology) -> None:
