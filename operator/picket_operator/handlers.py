@@ -35,6 +35,10 @@ POLICY_RESOURCES: list[tuple[str, str, str, str]] = [
     ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
     ("projectcalico.org", "v3", "networkpolicies", "NetworkPolicy"),
     ("projectcalico.org", "v3", "globalnetworkpolicies", "GlobalNetworkPolicy"),
+    # Calico's staged (audit mode) policies: compiled into staged rule sets only, never enforced.
+    ("projectcalico.org", "v3", "stagednetworkpolicies", "StagedNetworkPolicy"),
+    ("projectcalico.org", "v3", "stagedglobalnetworkpolicies", "StagedGlobalNetworkPolicy"),
+    ("projectcalico.org", "v3", "stagedkubernetesnetworkpolicies", "StagedKubernetesNetworkPolicy"),
     # Not policies, but compiled on the same path (IncrementalCompiler.upsert_policy dispatches them):
     # host endpoints become endpoints host/<name>; network sets' nets join selector peer sets.
     ("projectcalico.org", "v3", "hostendpoints", "HostEndpoint"),

@@ -38,6 +38,10 @@ OPTIONAL_KINDS = (  # optional CRDs (picket's Calico-style ones, network-policy-
     ("/api/v1/nodes", "Node", "v1"),  # ClusterNetworkPolicy `nodes` peers (a user may not list nodes)
     ("/apis/projectcalico.org/v3/globalnetworkpolicies", "GlobalNetworkPolicy", "projectcalico.org/v3"),
     ("/apis/projectcalico.org/v3/networkpolicies", "NetworkPolicy", "projectcalico.org/v3"),
+    ("/apis/projectcalico.org/v3/stagednetworkpolicies", "StagedNetworkPolicy", "projectcalico.org/v3"),
+    ("/apis/projectcalico.org/v3/stagedglobalnetworkpolicies", "StagedGlobalNetworkPolicy", "projectcalico.org/v3"),
+    ("/apis/projectcalico.org/v3/stagedkubernetesnetworkpolicies", "StagedKubernetesNetworkPolicy",
+     "projectcalico.org/v3"),
     ("/apis/projectcalico.org/v3/globalnetworksets", "GlobalNetworkSet", "projectcalico.org/v3"),
     ("/apis/projectcalico.org/v3/networksets", "NetworkSet", "projectcalico.org/v3"),
     ("/apis/projectcalico.org/v3/hostendpoints", "HostEndpoint", "projectcalico.org/v3"),

@@ -13,7 +13,8 @@ after the pods, in ``pods`` too, so the shape stays the same): a pod reaching a 
 pod's egress and the host's ingress, failsafe ports included. ``--failsafe-inbound`` /
 ``--failsafe-outbound`` (``tcp:22,udp:68``; default Calico's) set the host failsafe ports.
 
-Audit mode: when staged policies (``picket.dev/audit: "true"``) select some endpoint, a second
+Audit mode: when staged policies (``picket.dev/audit: "true"``, Calico's ``StagedNetworkPolicy``,
+``StagedGlobalNetworkPolicy``, ``StagedKubernetesNetworkPolicy``) select some endpoint, a second
 grid shows the staged verdicts (what would hold with the staged policies enforced too), ``!``
 marking the cells a staged policy would change; JSON gains ``"staged": {source: {destination:
 bool}}`` (absent without staged policies, so the contract above is unchanged).
@@ -106,7 +107,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"port {args.port}/{args.protocol}")
         print(format_grid(pods, allowed))
         if staged is not None:
-            print("\nstaged (audit mode: with the picket.dev/audit policies enforced too; "
+            print("\nstaged (audit mode: with the staged policies enforced too; "
                   "! = a staged policy changes it)")
             print(format_grid(pods, staged, allowed).rsplit("\n", 1)[0])
     return 0

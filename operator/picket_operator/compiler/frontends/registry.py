@@ -10,6 +10,10 @@ projectcalico.org"``, ``"GlobalNetworkPolicy.projectcalico.org"``), like kubectl
 so that equally named kinds of different groups never collide. ``resolve_kind`` accepts a bare
 kind for other groups too when it is unambiguous.
 
+Calico's staged kinds (``StagedNetworkPolicy``, ``StagedGlobalNetworkPolicy``,
+``StagedKubernetesNetworkPolicy``) go to ``calico.staged.translate_staged``, which hands them to
+the enforced kind's frontend and marks the result ``staged`` (audit mode).
+
 Legacy NetworkPolicies (``extensions/v1beta1``, ``networking.k8s.io/v1beta1``) go to
 ``legacy.translate_legacy_policy`` (convert to v1, then the v1 frontend) and share the key kind
 ``NetworkPolicy``: the API server stored every version of a NetworkPolicy as one object.
@@ -28,6 +32,7 @@ from typing import Any
 from picket.model import Problem
 from picket_operator.compiler import ir
 from picket_operator.compiler.frontends.calico.frontend import translate as translate_calico_policy
+from picket_operator.compiler.frontends.calico.staged import translate_staged
 from picket_operator.compiler.frontends.clusternetworkpolicy import translate_cluster_network_policy
 from picket_operator.compiler.frontends.legacy import translate_legacy_policy
 from picket_operator.compiler.frontends.networkpolicy import translate_network_policy
@@ -40,6 +45,10 @@ BUILTIN: dict[tuple[str, str], ir.Frontend] = {
     ("extensions", "NetworkPolicy"): translate_legacy_policy,
     (CALICO_GROUP, "GlobalNetworkPolicy"): translate_calico_policy,
     (CALICO_GROUP, "NetworkPolicy"): translate_calico_policy,
+    # Calico's audit mode: compiled by the enforced kind's frontend into staged rule sets only.
+    (CALICO_GROUP, "StagedNetworkPolicy"): translate_staged,
+    (CALICO_GROUP, "StagedGlobalNetworkPolicy"): translate_staged,
+    (CALICO_GROUP, "StagedKubernetesNetworkPolicy"): translate_staged,
     (NETPOL_API_GROUP, "ClusterNetworkPolicy"): translate_cluster_network_policy,
 }
 # Versions of a group whose objects need another frontend than the group's current version.
@@ -49,6 +58,8 @@ LEGACY_VERSIONS: dict[tuple[str, str], ir.Frontend] = {
 # Non-policy objects the compiler takes on the policy path (endpoints and address sets).
 OBJECT_KINDS = frozenset({(CALICO_GROUP, "HostEndpoint"), (CALICO_GROUP, "GlobalNetworkSet"),
                           (CALICO_GROUP, "NetworkSet"), ("", "Node")})  # Node: ClusterNetworkPolicy nodes peers
+# Namespaced kinds of other groups (their objects default to namespace "default", as kubectl does).
+NAMESPACED_KINDS = frozenset({"NetworkPolicy", "NetworkSet", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy"})
 _registered: dict[tuple[str, str], ir.Frontend] = {}
 
 
@@ -102,7 +113,7 @@ def policy_key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
     assert isinstance(meta, Mapping)
     kind, group = str(obj.get("kind", "")), group_of(obj)
-    default_ns = "default" if group == K8S_GROUP or kind in ("NetworkPolicy", "NetworkSet") else ""
+    default_ns = "default" if group == K8S_GROUP or kind in NAMESPACED_KINDS else ""
     return (qualified_kind(group, kind), str(meta.get("namespace", default_ns)), str(meta.get("name", "")))
 
 

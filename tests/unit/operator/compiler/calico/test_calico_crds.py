@@ -68,8 +68,9 @@ def example_docs() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def test_all_five_kinds_have_a_crd() -> None:
-    kinds = {"GlobalNetworkPolicy", "NetworkPolicy", "GlobalNetworkSet", "NetworkSet", "HostEndpoint"}
+def test_every_calico_kind_has_a_crd() -> None:
+    kinds = {"GlobalNetworkPolicy", "NetworkPolicy", "GlobalNetworkSet", "NetworkSet", "HostEndpoint",
+             "StagedNetworkPolicy", "StagedGlobalNetworkPolicy", "StagedKubernetesNetworkPolicy"}
     assert set(CRD_BY_KIND) == kinds
     assert CRD_BY_KIND["NetworkPolicy"]["scope"] == CRD_BY_KIND["NetworkSet"]["scope"] == "Namespaced"
 
