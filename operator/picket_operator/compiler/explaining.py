@@ -27,12 +27,20 @@ from typing import Any
 
 from picket.evaluating import in_peer_set, rule_matches
 from picket.failsafe import Failsafe
-from picket.model import Action, Compiled, Direction, EndpointRules, PeerSet, PortRange, Protocol, Rule, RuleSet
+from picket.model import Action, Compiled, Direction, EndpointRules, PeerSet, Protocol, Rule, RuleSet
 from picket_operator.compiler import ir
 from picket_operator.compiler.compiling import compile_cluster, parse_objects
+from picket_operator.compiler.frontends.clusternetworkpolicy import KIND as CNP_KIND
 from picket_operator.compiler.planning import PolicyPlan, _model_rule
-from picket_operator.compiler.selectors import LabelSelector, PeerSelector
 from picket_operator.compiler.views import PodView, default_namespace
+from picket_operator.compiler.wording import (
+    action_word,
+    describe_ir_rule,
+    describe_model_rule,
+    peer_words,
+    ports_text,
+    set_words,
+)
 
 
 class ExplainError(ValueError):
@@ -97,6 +105,18 @@ class DirectionExplanation:
 
 
 @dataclass(frozen=True)
+class StagedExplanation:
+    """Audit mode: the verdict as the staged rule sets decide it (staged policies enforced too)."""
+
+    allowed: bool
+    egress: DirectionExplanation
+    ingress: DirectionExplanation
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"allowed": self.allowed, "egress": self.egress.to_dict(), "ingress": self.ingress.to_dict()}
+
+
+@dataclass(frozen=True)
 class Explanation:
     source: str
     destination: str
@@ -106,6 +126,7 @@ class Explanation:
     egress: DirectionExplanation
     ingress: DirectionExplanation
     note: str = ""
+    staged: StagedExplanation | None = None  # only when a staged policy selects SRC (egress) or DST (ingress)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"source": self.source, "destination": self.destination, "protocol": self.protocol.value,
@@ -113,25 +134,53 @@ class Explanation:
                "ingress": self.ingress.to_dict()}
         if self.note:
             out["note"] = self.note
+        if self.staged is not None:
+            out["staged"] = self.staged.to_dict()
         return out
 
     def to_text(self) -> str:
-        verdict = "ALLOWED" if self.allowed else "BLOCKED"
-        lines = [f"{self.source} -> {self.destination} {self.protocol.value}/{self.port}: {verdict}"]
+        lines = [f"{self.source} -> {self.destination} {self.protocol.value}/{self.port}: {_verdict(self.allowed)}"]
         if self.note:
             lines.append(f"  {self.note}")
-        for d in (self.egress, self.ingress):
-            word = "allowed" if d.allowed else "blocked"
-            if len(d.reasons) > 1:
-                lines.append(f"  {d.direction.value.lower()} ({d.endpoint}): {word}: {d.headline}:")
-                lines.extend(f"    - {r}" for r in d.reasons)
-            else:
-                lines.append(f"  {d.direction.value.lower()} ({d.endpoint}): {word}: {d.summary}")
-            if len(d.tiers) > 1 or any(t.name != ir.K8S_TIER.name for t in d.tiers):
-                lines.append("    tiers: " + " -> ".join(f"{t.name} [{t.outcome}]" for t in d.tiers))
-            if d.logged:
-                lines.append("    logged by: " + ", ".join(d.logged))
+        lines += _direction_lines((self.egress, self.ingress), "  ")
+        if self.staged is not None:
+            change = "unchanged" if self.staged.allowed == self.allowed else "changed"
+            verdict = _verdict(self.staged.allowed)
+            lines.append(f"  staged (audit mode, with the staged policies enforced too): {verdict} ({change})")
+            lines += _direction_lines((self.staged.egress, self.staged.ingress), "    ")
         return "\n".join(lines)
+
+
+def _verdict(allowed: bool) -> str:
+    return "ALLOWED" if allowed else "BLOCKED"
+
+
+def _direction_lines(directions: Iterable[DirectionExplanation], indent: str) -> list[str]:
+    lines: list[str] = []
+    for d in directions:
+        word = "allowed" if d.allowed else "blocked"
+        if len(d.reasons) > 1:
+            lines.append(f"{indent}{d.direction.value.lower()} ({d.endpoint}): {word}: {d.headline}:")
+            lines.extend(f"{indent}  - {r}" for r in d.reasons)
+        else:
+            lines.append(f"{indent}{d.direction.value.lower()} ({d.endpoint}): {word}: {d.summary}")
+        if len(d.tiers) > 1 or any(t.name != ir.K8S_TIER.name for t in d.tiers):
+            lines.append(f"{indent}  tiers: " + " -> ".join(f"{t.name} [{t.outcome}]" for t in d.tiers))
+        if d.logged:
+            lines.append(f"{indent}  logged by: " + ", ".join(d.logged))
+    return lines
+
+
+@dataclass(frozen=True)
+class _EntryWords:
+    """One rule-set entry (a policy, or one named rule of it) in the words of the policy as written."""
+
+    who: str  # "NetworkPolicy x/p", "ClusterNetworkPolicy g (Admin tier, priority 10)"
+    indices: list[int | None]  # per compiled rule: its index in the policy as written
+    wheres: list[str]  # per compiled rule: "ingress rule 0", 'ingress rule 1 "deny-all"'
+    texts: list[str]
+    peer_texts: list[str]
+    actions: list[str]  # the policy API's word for each rule's action (Allow, or Accept, ...)
 
 
 @dataclass
@@ -151,6 +200,7 @@ class Explainer:
     compiled: Compiled = field(init=False)
     views: dict[str, PodView] = field(init=False)
     plans: dict[str, PolicyPlan] = field(init=False)
+    named: dict[str, tuple[PolicyPlan, str]] = field(init=False)
 
     def __post_init__(self) -> None:
         objects = list(self.objects)
@@ -163,6 +213,9 @@ class Explainer:
                 self.views[facts.view.key] = facts.joined(ns)
         self.views.update(parsed.hosts)
         self.plans = {plan.policy.display: plan for plan in parsed.plans.values()}
+        # Named rules (ClusterNetworkPolicy) are entries "<policy> rule <name>" of a rule set.
+        self.named = {f"{display} rule {r.name}": (plan, r.name) for display, plan in self.plans.items()
+                      for d in Direction for r in plan.policy.rules(d) if r.name}
 
     # -- endpoints -------------------------------------------------------------------------------
 
@@ -192,16 +245,23 @@ class Explainer:
                                DirectionExplanation(Direction.INGRESS, dst.key, True, False, note), note)
         egress = self._direction(Direction.EGRESS, src, dst, protocol, port)
         ingress = self._direction(Direction.INGRESS, dst, src, protocol, port)
-        return Explanation(src.key, dst.key, protocol, port, egress.allowed and ingress.allowed, egress, ingress)
+        staged = None
+        if (src.rules is not None and src.rules.staged_egress is not None) or (
+                dst.rules is not None and dst.rules.staged_ingress is not None):
+            s_egress = self._direction(Direction.EGRESS, src, dst, protocol, port, staged=True)
+            s_ingress = self._direction(Direction.INGRESS, dst, src, protocol, port, staged=True)
+            staged = StagedExplanation(s_egress.allowed and s_ingress.allowed, s_egress, s_ingress)
+        return Explanation(src.key, dst.key, protocol, port, egress.allowed and ingress.allowed, egress, ingress,
+                           staged=staged)
 
     def _direction(self, direction: Direction, own: _Party, peer: _Party, protocol: Protocol,
-                   port: int) -> DirectionExplanation:
+                   port: int, staged: bool = False) -> DirectionExplanation:
         word = direction.value
         if own.rules is None:
             return DirectionExplanation(direction, own.key, True, False,
                                         f"{own.key} is not an endpoint of this cluster: picket does not "
                                         f"enforce its {word.lower()}")
-        rule_set = own.rules.rule_set(direction)
+        rule_set = own.rules.rule_set(direction, staged)
         if rule_set is None:
             return DirectionExplanation(direction, own.key, True, False,
                                         f"not isolated: no policy selects {own.key} for {word}")
@@ -225,32 +285,28 @@ class Explainer:
             for policy in tier.policies:
                 if outcome is not None:
                     break
-                indices, texts, peer_texts = self._written(policy.policy, direction, own.view, policy.rules)
+                words = self._written(policy.policy, direction, own.view, policy.rules)
                 traces: list[RuleTrace] = []
                 for i, rule in enumerate(policy.rules):
                     matched = rule_matches(rule, peer.ip, protocol, port, sets)
-                    where = _rule_name(direction, indices[i])
+                    index, where, text, action = words.indices[i], words.wheres[i], words.texts[i], words.actions[i]
                     if not matched:
-                        why = self._why_not(rule, peer_texts[i], peer, protocol, port)
-                        traces.append(RuleTrace(indices[i], texts[i], False, why, rule.action.value))
-                        tier_misses.append(f"{policy.policy} {where} allows only {why}"
+                        why = self._why_not(rule, words.peer_texts[i], peer, protocol, port)
+                        traces.append(RuleTrace(index, text, False, why, action))
+                        tier_misses.append(f"{words.who} {where} {_takes_only(action)} {why}"
                                            if rule.action is Action.ALLOW else
-                                           f"{policy.policy} {where} ({rule.action.value}) applies only to {why}")
+                                           f"{words.who} {where} ({action}) applies only to {why}")
                         continue
-                    traces.append(RuleTrace(indices[i], texts[i], True, "", rule.action.value))
+                    traces.append(RuleTrace(index, text, True, "", action))
                     if rule.action is Action.LOG:
                         logged.append(policy.policy)
                         continue
-                    outcome = rule.action.value
+                    outcome = f"{action} by {policy.policy}"
                     if rule.action is not Action.PASS:
-                        verb = "allowed" if rule.action is Action.ALLOW else "denied"
-                        rule_ref: dict[str, Any] = {"tier": tier.name, "policy": policy.policy, "rule": indices[i],
-                                   "text": texts[i], "action": rule.action.value}
+                        rule_ref: dict[str, Any] = {"tier": tier.name, "policy": policy.policy, "rule": index,
+                                                    "text": text, "action": action}
                         decision = (rule.action is Action.ALLOW,
-                                    f"{verb} by {policy.policy}, {where}: {texts[i]}", rule_ref)
-                        outcome = f"{rule.action.value} by {policy.policy}"
-                    else:
-                        outcome = f"Pass by {policy.policy}"
+                                    f"{_decided(action)} by {words.who}, {where}: {text}", rule_ref)
                     break
                 if not policy.rules:
                     tier_misses.append(f"{policy.policy} has no {direction.value.lower()} rules: it allows nothing")
@@ -281,28 +337,39 @@ class Explainer:
 
     # -- words -----------------------------------------------------------------------------------
 
-    def _written(self, policy_name: str, direction: Direction, view: PodView | None,
-                 rules: tuple[Rule, ...]) -> tuple[list[int | None], list[str], list[str]]:
-        """Each compiled rule's index in the policy as written, its rendering and its peers in words."""
-        plan = self.plans.get(policy_name)
+    def _written(self, entry: str, direction: Direction, view: PodView | None,
+                 rules: tuple[Rule, ...]) -> _EntryWords:
+        """Each compiled rule of one rule-set entry: its index in the policy as written, where it is
+        ("ingress rule 0"), its rendering, its peers and its action in the policy's own words."""
+        plan, name = self.plans.get(entry), ""
+        if plan is None and entry in self.named:
+            plan, name = self.named[entry]
         sets = self.compiled.peer_sets
-        nothing: list[int | None] = [None] * len(rules)
-        fallback = (nothing, [describe_model_rule(r, direction, sets) for r in rules],
-                    [" or ".join(_set_words(sets.get(n), n) for n in r.peers) or "any peer" for r in rules])
+        fallback = _EntryWords(
+            entry, [None] * len(rules), [_rule_name(direction, None)] * len(rules),
+            [describe_model_rule(r, direction, sets) for r in rules],
+            [" or ".join(set_words(sets.get(n), n) for n in r.peers) or "any peer" for r in rules],
+            [r.action.value for r in rules])
         if plan is None or view is None:
             return fallback
+        policy = plan.policy
+        positions = _written_positions(policy.rules(direction))
         indices: list[int | None] = []
         written: list[ir.Rule] = []
         for i, rule_plan in enumerate(plan.plans[direction]):
-            if _model_rule(rule_plan, view) is not None:
-                indices.append(i)
+            if (not name or rule_plan.rule.name == name) and _model_rule(rule_plan, view) is not None:
+                indices.append(positions[i])
                 written.append(rule_plan.rule)
         if len(indices) != len(rules):  # cannot happen; keep the compiled rules' own words then
             return fallback
-        namespace = plan.policy.namespace
-        texts = [describe_ir_rule(w, direction, m, namespace) for w, m in zip(written, rules, strict=True)]
-        peers = [" or ".join(peer_words(p, namespace) for p in w.peers) or "any peer" for w in written]
-        return indices, texts, peers
+        cnp = policy.kind == CNP_KIND
+        who = f"{policy.display} ({_tier_word(policy.tier)} tier, priority {policy.order:g})" if cnp else entry
+        wheres = [_rule_name(direction, index, w.name if cnp and not w.name.startswith(direction.value.lower())
+                             else "") for index, w in zip(indices, written, strict=True)]
+        texts = [describe_ir_rule(w, direction, m, policy.namespace, action_prefix=not cnp)
+                 for w, m in zip(written, rules, strict=True)]
+        peers = [" or ".join(peer_words(p, policy.namespace) for p in w.peers) or "any peer" for w in written]
+        return _EntryWords(who, indices, wheres, texts, peers, [action_word(w.action, policy.kind) for w in written])
 
     def _why_not(self, rule: Rule, peer_text: str, peer: _Party, protocol: Protocol, port: int) -> str:
         sets = self.compiled.peer_sets
@@ -314,14 +381,14 @@ class Explainer:
             in_ports = any(port in r for r in rule.ports)
             in_named = bool(rule.named_ports) and _member(sets, rule.named_ports, peer.ip, protocol, port)
             if not (in_ports or in_named):
-                return f"{_ports_text(rule, sets)} (this is port {port})"
+                return f"{ports_text(rule, sets)} (this is port {port})"
         if any(port in r for r in rule.not_ports):
             return f"ports other than {', '.join(r.to_str() for r in rule.not_ports)} (this is port {port})"
         if rule.peers and not any(_member(sets, n, peer.ip, protocol, port) for n in rule.peers):
             return f"{peer_text} ({self.describe_party(peer)})"
         hit = [n for n in rule.not_peers if _member(sets, n, peer.ip, protocol, port)]
         if hit:
-            others = ", ".join(_set_words(sets.get(n), n) for n in hit)
+            others = ", ".join(set_words(sets.get(n), n) for n in hit)
             return f"peers other than {others} ({self.describe_party(peer)})"
         return "something else"
 
@@ -344,99 +411,31 @@ def _labels(labels: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "no labels"
 
 
-def _rule_name(direction: Direction, index: int | None) -> str:
+def _rule_name(direction: Direction, index: int | None, name: str = "") -> str:
     if index is None:
         return "its rule"
-    return f"{direction.value.lower()} rule {index}"
+    where = f"{direction.value.lower()} rule {index}"
+    return f'{where} "{name}"' if name else where
 
 
-def selector_words(selector: LabelSelector, what: str) -> str:
-    if selector.is_empty():
-        return f"all {what}"
-    return f"{what} with {selector.canonical()}"
+def _written_positions(rules: tuple[ir.Rule, ...]) -> list[int]:
+    """Each IR rule's index in the policy as written. A named rule (ClusterNetworkPolicy) may become
+    several IR rules (one per protocol), consecutive and of one name: they share the index."""
+    if not any(r.name for r in rules):
+        return list(range(len(rules)))
+    out: list[int] = []
+    for i, rule in enumerate(rules):
+        out.append(out[-1] if i and rule.name == rules[i - 1].name else (out[-1] + 1 if out else 0))
+    return out
 
 
-def peer_words(peer: ir.Peer, namespace: str) -> str:
-    """An IR peer in words: "pods with tier=api in namespace project-a"."""
-    parts: list[str] = []
-    sel = peer.selector
-    if isinstance(sel, PeerSelector):
-        pods = selector_words(sel.pod_selector, "pods")
-        if sel.namespace_selector is not None:
-            scope = "all namespaces" if sel.namespace_selector.is_empty() else \
-                f"namespaces with {sel.namespace_selector.canonical()}"
-            parts.append(f"{pods} in {scope}")
-        else:
-            parts.append(f"{pods} in namespace {sel.namespace or namespace}")
-    elif sel is not None:
-        parts.append(f"endpoints matching {sel.canonical()}")
-    if peer.nets:
-        text = "addresses in " + ", ".join(peer.nets)
-        if peer.excepts:
-            text += " except " + ", ".join(peer.excepts)
-        parts.append(text)
-    return " within ".join(parts) if parts else "any peer"
+def _tier_word(tier: ir.TierRef) -> str:
+    return {ir.ADMIN_TIER.name: "Admin", ir.BASELINE_TIER.name: "Baseline"}.get(tier.name, tier.name)
 
 
-def _set_words(peer_set: PeerSet | None, name: str) -> str:
-    if peer_set is None:
-        return f"peer set {name} (empty)"
-    desc = peer_set.description
-    if desc.startswith("sel(k8s:") and " & " not in desc:
-        return _k8s_canonical_words(desc[len("sel(k8s:"):-1])
-    if desc.startswith("nets("):
-        return "addresses in " + desc.replace("nets(", "").replace(") & except(", " except ").rstrip(")")
-    return desc or name
+def _takes_only(action: str) -> str:
+    return "accepts only" if action == "Accept" else "allows only"
 
 
-def _k8s_canonical_words(text: str) -> str:
-    """``ns=x;nss=[a=b];pods=[c=d]`` (``PeerSelector.canonical``) in words."""
-    fields = dict(part.split("=", 1) for part in text.split(";") if "=" in part)
-    pods = fields.get("pods", "[]")[1:-1]
-    pod_words = f"pods with {pods}" if pods else "all pods"
-    if "nss" in fields:
-        nss = fields["nss"][1:-1]
-        return f"{pod_words} in " + (f"namespaces with {nss}" if nss else "all namespaces")
-    return f"{pod_words} in namespace {fields.get('ns', '?')}"
-
-
-def _ports_text(rule: Rule, sets: Mapping[str, PeerSet]) -> str:
-    proto = rule.protocol.value if rule.protocol else "any protocol"
-    parts = [r.to_str() for r in rule.ports]
-    if rule.named_ports:
-        named = sets.get(rule.named_ports)
-        names = named.description.split(":")[-1] if named else rule.named_ports
-        parts.append(f"named port(s) {names}")
-    return f"port {', '.join(parts)}/{proto}" if len(parts) == 1 else f"ports {', '.join(parts)}/{proto}"
-
-
-def _ports_words(protocol: Protocol | None, ports: Iterable[PortRange], named: Iterable[str]) -> str:
-    numbers = [p.to_str() for p in ports] + [f"'{n}'" for n in named]
-    proto = protocol.value if protocol else ""
-    if not numbers:
-        return f"all {proto} ports" if proto else "all ports"
-    return f"{proto} {', '.join(numbers)}".strip()
-
-
-def describe_ir_rule(rule: ir.Rule, direction: Direction, compiled: Rule, namespace: str) -> str:
-    """A rule as written, with the numbers the compiler resolved for this endpoint."""
-    ports = _ports_words(rule.protocol, compiled.ports or rule.ports,
-                         rule.named_ports if not compiled.ports else ())
-    word = "from" if direction is Direction.INGRESS else "to"
-    peers = " or ".join(peer_words(p, namespace) for p in rule.peers) or "anywhere"
-    text = f"{ports} {word} {peers}"
-    if rule.not_peers:
-        text += " except " + " or ".join(peer_words(p, namespace) for p in rule.not_peers)
-    if rule.action is not Action.ALLOW:
-        text = f"{rule.action.value}: {text}"
-    return text
-
-
-def describe_model_rule(rule: Rule, direction: Direction, sets: Mapping[str, PeerSet]) -> str:
-    ports = _ports_words(rule.protocol, rule.ports, ())
-    word = "from" if direction is Direction.INGRESS else "to"
-    peers = " or ".join(_set_words(sets.get(n), n) for n in rule.peers) or "anywhere"
-    text = f"{ports} {word} {peers}"
-    if rule.action is not Action.ALLOW:
-        text = f"{rule.action.value}: {text}"
-    return text
+def _decided(action: str) -> str:
+    return {"Allow": "allowed", "Accept": "accepted", "Deny": "denied"}.get(action, action.lower())
