@@ -144,9 +144,8 @@ class Explanation:
             lines.append(f"  {self.note}")
         lines += _direction_lines((self.egress, self.ingress), "  ")
         if self.staged is not None:
-            change = "unchanged" if self.staged.allowed == self.allowed else "changed"
-            verdict = _verdict(self.staged.allowed)
-            lines.append(f"  staged (audit mode, with the staged policies enforced too): {verdict} ({change})")
+            verdict = f"{_verdict(self.staged.allowed)} (enforced: {_verdict(self.allowed)})"
+            lines.append(f"  staged (audit mode, with the staged policies enforced too): {verdict}")
             lines += _direction_lines((self.staged.egress, self.staged.ingress), "    ")
         return "\n".join(lines)
 
