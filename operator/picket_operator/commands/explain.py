@@ -11,7 +11,11 @@ Text: one line with the verdict, then one line per direction (egress of the send
 receiver) with the deciding policy and rule, or why no rule matched, and the tier chain when there
 is more than the Kubernetes tier. ``--format json``: ``Explanation.to_dict()``: ``{"allowed":
 bool, "egress": {"allowed": bool, "summary": ..., "reasons": [...], "decidedBy": ..., "tiers":
-[...]}, "ingress": {...}, ...}``. Exit code 0 for a verdict either way, 2 for bad input.
+[...]}, "ingress": {...}, ...}``. Audit mode: when a staged policy (``picket.dev/audit: "true"``,
+Calico's Staged* kinds) selects SRC for egress or DST for ingress, the text gains a section
+"staged (audit mode, ...)" with the verdict and both directions as the staged rule sets decide them,
+and JSON a key ``"staged": {"allowed": bool, "egress": {...}, "ingress": {...}}`` (absent otherwise).
+Exit code 0 for a verdict either way, 2 for bad input.
 """
 
 from __future__ import annotations

@@ -14,8 +14,20 @@ direction exactly as ``picket.evaluating.verdict`` does (same tiers, same order,
   NetworkPolicy x/p ingress rule 0 allows only pods with tier=api in namespace x (x/a has
   tier=web)".
 
-A property test checks that the explanation's verdict always equals the evaluator's. Pure: no I/O.
-Used by ``picket explain`` (``commands/explain.py``) and the UI.
+A rule is named as its policy's API names it: "NetworkPolicy x/p, ingress rule 0"; a
+ClusterNetworkPolicy rule with its tier, priority, index and name and its own action words
+(Accept / Deny / Pass): 'denied by ClusterNetworkPolicy guard (Admin tier, priority 10), ingress
+rule 1 "deny-all": all ports from all pods in all namespaces' (the rule set's entry for it,
+"ClusterNetworkPolicy guard rule deny-all", stays in ``decidedBy.policy`` and the tier chain, as
+the evaluator, counters and drop log name it). The words themselves are ``wording``'s.
+
+Audit mode: when a staged policy selects the sender (egress) or the receiver (ingress), the
+explanation also carries ``staged``: both directions walked again on the staged rule sets
+(``EndpointRules.rule_set(direction, staged=True)``), i.e. as if the staged policies were enforced.
+
+Property tests check that the explanation's verdict always equals the evaluator's, and the staged
+verdict the evaluator's on the staged rule sets. Pure: no I/O. Used by ``picket explain``
+(``commands/explain.py``) and the UI.
 """
 
 from __future__ import annotations
