@@ -20,7 +20,9 @@ enforced rule set logs).
 
 from __future__ import annotations
 
-from picket.model import Action, Direction, RuleSet, Tier
+from collections.abc import Callable
+
+from picket.model import Action, Direction, Rule, RuleSet, Tier
 from picket_agent.rendering import naming
 from picket_agent.rendering.desired import DropReason, RenderSettings
 from picket_agent.rendering.expanding import Alternative, SetLookup, expand
@@ -33,7 +35,10 @@ class TierRenderer:
     def __init__(
         self, key: str, direction: Direction, settings: RenderSettings, lookup: SetLookup, family: int = 4,
         audit: bool = False, staged: tuple[str, ...] = (), endpoint: str = "",
+        expander: Callable[[Rule, Direction], list[Alternative]] | None = None,
     ) -> None:
+        # ``expander``: ``expand`` with this lookup, or the renderer's memo of it (same result)
+        self.expand = expander or (lambda rule, direction: expand(rule, direction, lookup))
         self.endpoint = endpoint or key  # the endpoint's own key (``key`` names an audit rule set's chains)
         self.family = family
         self.audit = audit
@@ -65,7 +70,7 @@ class TierRenderer:
         for policy in tier.policies:
             for position, rule in enumerate(policy.rules):
                 comment = f"{policy.policy} rule {position}"
-                alternatives = expand(rule, self.direction, self.lookup)
+                alternatives = self.expand(rule, self.direction)
                 if rule.action is Action.LOG and self.audit:
                     continue
                 if rule.action is Action.LOG:

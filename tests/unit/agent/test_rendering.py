@@ -290,3 +290,22 @@ def test_render_cache_gives_the_same_state_and_follows_peer_set_changes() -> Non
     assert render(changed, cache=cache) == render(changed)
     fewer = compiled(list(first.endpoints.values())[:1])
     assert render(fewer, cache=cache) == render(fewer) and set(cache.entries) == {"x/a"}
+
+
+def test_a_rule_shared_by_endpoints_is_followed_by_each_of_them_in_the_render_cache() -> None:
+    """The renderer expands each distinct rule once per render and replays the peer-set lookups
+    it made into every endpoint that shares it: when the set changes kind (here ip -> net, a new
+    ipset name), every endpoint holding the rule must be rendered again, not only the first."""
+    from picket_agent.rendering.renderer import RenderCache
+
+    shared = rule(peers=("peers",))
+    eps = [ep(pod(f"x/{n}", f"10.244.1.{i}", "n1"), ingress=k8s(ING, ("NetworkPolicy x/p", (shared,))))
+           for i, n in enumerate("abc", start=2)]
+    cache = RenderCache()
+    before = compiled(eps, [ip_set("peers", "10.244.9.9")])
+    assert render(before, cache=cache) == render(before)
+    after = compiled(eps, [net_set("peers", ("10.244.9.0/24",))])
+    fresh = render(after)
+    assert render(after, cache=cache) == fresh
+    names = {m.params[0].values[0] for c in fresh.chains.values() for r in c for m in r.matches if m.name == "set"}
+    assert names == {naming.set_name("peers", PeerSetKind.NET.value)}, names
