@@ -29,7 +29,8 @@ from picket_lab.probing import Target
 from picket_lab.shell import LabError
 
 Obj = dict[str, Any]
-POLICY_KINDS = {"NetworkPolicy", "GlobalNetworkPolicy", "GlobalNetworkSet", "HostEndpoint", "ClusterNetworkPolicy"}
+POLICY_KINDS = {"NetworkPolicy", "GlobalNetworkPolicy", "GlobalNetworkSet", "HostEndpoint", "ClusterNetworkPolicy",
+                "StagedNetworkPolicy", "StagedGlobalNetworkPolicy", "StagedKubernetesNetworkPolicy"}
 # Optional kinds that live_objects reads when their CRD is installed (404 otherwise).
 OPTIONAL_KINDS = (("/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies", "ClusterNetworkPolicy",
                    "policy.networking.k8s.io/v1alpha2"),)
