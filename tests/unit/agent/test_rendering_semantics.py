@@ -4,7 +4,8 @@ Random rule sets (tiers with every default, Allow/Deny/Pass/Log, protocols, port
 named ports, peers and negations, ipBlock excepts) for two dual-stack pods; random packets of
 either family between them, an outside address and the node's own address (the peer sets hold
 members of both); ``chainsim`` walks the rendered chains (FORWARD, or INPUT for a packet to the
-node: a pod's egress must hold there too), the evaluator decides from the model, and they must agree. The kernel tests then show the kernel agrees with the chains.
+node: a pod's egress must hold there too), the evaluator decides from the model, and they
+must agree. The kernel tests then show the kernel agrees with the chains.
 """
 
 from __future__ import annotations
