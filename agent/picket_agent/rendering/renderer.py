@@ -23,9 +23,14 @@ Chain layout (filter table; README.md's agent section draws it):
   drop chains NFLOG and RETURN, so a staged policy is evaluated on every new connection and
   never decides it (``tiers``: ``audit``).
 * ``INPUT -> PICKET-INPUT`` / ``OUTPUT -> PICKET-OUTPUT``: host endpoints (loopback exempt,
-  conntrack first, failsafe ports accepted before any policy), matched by interface and by the
-  endpoint's expected IPs (so connections between a host and its own pods are policed too).
+  conntrack first, failsafe ports accepted before any host policy), matched by interface and by
+  the endpoint's expected IPs (so connections between a host and its own pods are policed too).
   With ``host_apply_on_forward`` their chains also see forwarded traffic on their interface.
+* A local pod's connection to its own node is delivered locally, never forwarded: in
+  ``PICKET-INPUT`` packets that are no reply ``-j PICKET-POD-EGRESS`` (and the audit egress
+  dispatch), after loopback, ND/MLD and the host conntrack rules and before the failsafe ports
+  and host endpoints, so the pod's egress and then the host's ingress must allow
+  (``_pods_to_node``). Node -> pod is never policed (the NetworkPolicy spec allows it).
 """
 
 from __future__ import annotations
