@@ -146,9 +146,9 @@ def node_listeners(e2e: E2E) -> Iterator[None]:
 def test_nodes_peer_denies_egress_to_the_selected_node(e2e: E2E, node_listeners: None) -> None:
     """Egress ``nodes`` peer (experimental): app's pods may not open the first node's address.
 
-    Only pods on the OTHER node are probed: traffic from a pod to its own node's address is
-    delivered locally (INPUT), where the agent applies host endpoint policy, not pod egress
-    (README, Not supported)."""
+    Only pods on the OTHER node are probed here: traffic from a pod to its own node's address is
+    delivered locally (INPUT), where the agent runs the pod's egress rules too; that path is
+    probed with real packets in ``tests/kernel/test_agent_ownnode.py``."""
     pods, _ = e2e.create_cluster(EXAMPLE / "cluster.yaml")
     lab = e2e.lab
     first, second = lab.nodes[0], lab.nodes[1]

@@ -12,7 +12,8 @@ of one /24 become 7 block rules + at most 16 pod rules on any path. IPv6 address
 same way over 128 bits (one family per tree: the IPv4 and IPv6 tables are rendered apart).
 
 Semantics are unchanged: every step is a goto, so falling off a block chain or RETURNing from a
-pod's tiers goes straight back to ``PICKET-FORWARD``, exactly like falling off the flat chain.
+pod's tiers goes straight back to the caller (``PICKET-FORWARD``, or ``PICKET-INPUT`` for a pod's
+traffic to its own node), exactly like falling off the flat chain.
 Names come from ``naming.dispatch_chain(direction, block)``: adding a pod rewrites its block's
 chain only (and the parent when the block is new). Pure; called by ``rendering``.
 """

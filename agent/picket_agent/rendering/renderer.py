@@ -23,9 +23,14 @@ Chain layout (filter table; README.md's agent section draws it):
   drop chains NFLOG and RETURN, so a staged policy is evaluated on every new connection and
   never decides it (``tiers``: ``audit``).
 * ``INPUT -> PICKET-INPUT`` / ``OUTPUT -> PICKET-OUTPUT``: host endpoints (loopback exempt,
-  conntrack first, failsafe ports accepted before any policy), matched by interface and by the
-  endpoint's expected IPs (so connections between a host and its own pods are policed too).
+  conntrack first, failsafe ports accepted before any host policy), matched by interface and by
+  the endpoint's expected IPs (so connections between a host and its own pods are policed too).
   With ``host_apply_on_forward`` their chains also see forwarded traffic on their interface.
+* A local pod's connection to its own node is delivered locally, never forwarded: in
+  ``PICKET-INPUT`` packets that are no reply ``-j PICKET-POD-EGRESS`` (and the audit egress
+  dispatch), after loopback, ND/MLD and the host conntrack rules and before the failsafe ports
+  and host endpoints, so the pod's egress and then the host's ingress must allow
+  (``_pods_to_node``). Node -> pod is never policed (the NetworkPolicy spec allows it).
 """
 
 from __future__ import annotations
@@ -324,9 +329,13 @@ def _top_chains(b: _Builder) -> dict[str, tuple[IptRule, ...]]:
     ]
     host_in: list[IptRule] = []
     host_out: list[IptRule] = []
+    to_node = _pods_to_node(b)
     if b.host_in:
         lo = IptRule("RETURN", in_iface="lo", comment=_LOOPBACK)
-        host_in = [lo, *nd, *_conntrack("picket host"), *_failsafe(s.failsafe_inbound, "inbound"), *b.host_in]
+        host_in = [lo, *nd, *_conntrack("picket host"), *to_node, *_failsafe(s.failsafe_inbound, "inbound"),
+                   *b.host_in]
+    elif to_node:
+        host_in = [IptRule("RETURN", in_iface="lo", comment=_LOOPBACK), *nd, *to_node]
     if b.host_out:
         lo = IptRule("RETURN", out_iface="lo", comment=_LOOPBACK)
         host_out = [lo, *nd, *_conntrack("picket host"), *_failsafe(s.failsafe_outbound, "outbound"), *b.host_out]
@@ -339,6 +348,22 @@ def _top_chains(b: _Builder) -> dict[str, tuple[IptRule, ...]]:
         naming.INPUT_CHAIN: tuple(host_in),
         naming.OUTPUT_CHAIN: tuple(host_out),
     }
+
+
+def _pods_to_node(b: _Builder) -> list[IptRule]:
+    """INPUT's jumps to the pod egress dispatch: a local pod's connection to its own node.
+
+    Such a packet is delivered locally (INPUT), never forwarded, so without these a pod's
+    egress rules (a Deny of its node's address, a default deny) did not apply to it. It walks
+    the same ``PICKET-POD-EGRESS`` (by source IP) as in FORWARD; a RETURN (allowed, or not a
+    policed pod) comes back here and goes on to the host endpoints, if any: both must allow,
+    as between two pods. Only packets that are no reply: picket accepts no host traffic where
+    no host endpoint asks it to (replies of node -> pod connections, e.g. kubelet probes, go on
+    through INPUT as before); with a host endpoint its conntrack ACCEPT came first anyway."""
+    new = _ctstate("RELATED,ESTABLISHED", negated=True)
+    audit = [IptRule(naming.AUDIT_EGRESS_CHAIN, new, "picket: audit mode, staged egress of a local pod to this node")]
+    egress = [IptRule(naming.POD_EGRESS_CHAIN, new, "picket: egress of a local pod to this node")]
+    return [*(audit if b.audit_out else []), *(egress if b.pod_egress else [])]
 
 
 _LOOPBACK = "picket: loopback is never policed"
@@ -368,8 +393,8 @@ def _by_iface(first: str, iface: str, ingress: bool, comment: str, goto: bool) -
     return IptRule(first, out_iface=iface, goto=goto, comment=comment)
 
 
-def _ctstate(state: str) -> tuple[Match, ...]:
-    return (Match("conntrack", (Param("ctstate", (state,)),)),)
+def _ctstate(state: str, negated: bool = False) -> tuple[Match, ...]:
+    return (Match("conntrack", (Param("ctstate", (state,), negated),)),)
 
 
 def _conntrack(who: str) -> list[IptRule]:

@@ -308,8 +308,8 @@ def failure_reason(result: TestResult, pods: Sequence[Pod]) -> str:
     target = by_ip.get(probe.target)
     source = next((p for p in pods if f"{p.namespace}/{p.name}" == where), None)
     if target is not None and target.host_network and source is not None and source.node == target.node:
-        return (f"{line} [the client and the host-network server share node {source.node}: picket does not "
-                f"police a pod's egress to its own node's address]")
+        return (f"{line} [the client and the host-network server share node {source.node}: the connection "
+                f"is delivered locally, PICKET-INPUT runs the pod's egress rules]")
     if target is not None and source is not None:
         return f"{line} [client on {source.node}, server {target.namespace}/{target.name} on {target.node}]"
     return line

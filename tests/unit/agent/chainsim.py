@@ -1,4 +1,5 @@
-"""A tiny interpreter of rendered chains: walks a NEW packet through ``Desired`` like netfilter.
+"""A tiny interpreter of rendered chains: walks a NEW packet through ``Desired`` like netfilter
+(FORWARD: ``forward``; INPUT, to the node's own address: ``to_node``).
 
 Supports exactly what the renderer emits (addresses, ``-p``, tcp/udp/sctp ``--dport``,
 multiport, ``set`` with src/dst/ip,port flags and hash:net nomatch, conntrack as a NEW packet,
@@ -27,6 +28,18 @@ def forward(
             return True
         desired = desired.v6
     return _walk(desired, "PICKET-FORWARD", src, dst, proto, port, trace) != "DROP"
+
+
+def to_node(
+    desired: Desired, src: str, dst: str, proto: Protocol, port: int | None, trace: list[str] | None = None
+) -> bool:
+    """True when the INPUT hook lets a packet from ``src`` (e.g. a pod of the node, in over its
+    veth) to the node's own address ``dst`` through, False on DROP."""
+    if ":" in src:
+        if desired.v6 is None:
+            return True
+        desired = desired.v6
+    return _walk(desired, "PICKET-INPUT", src, dst, proto, port, trace) != "DROP"
 
 
 def _walk(

@@ -24,7 +24,7 @@ from picket_agent.rendering.diffing import ActualSet, TablePlan, plan_table
 from picket_agent.rendering.iptrules import IptRule, Match, Param, SavedTable, parse_save
 from picket_agent.rendering.renderer import render
 from tests.unit.agent.agent_builders import compiled, ep, ip_set, k8s, net_set, pod, rule
-from tests.unit.agent.chainsim import forward
+from tests.unit.agent.chainsim import forward, to_node
 
 ING, EGR = Direction.INGRESS, Direction.EGRESS
 
@@ -83,6 +83,19 @@ def test_dual_stack_renders_each_family_with_its_own_addresses_and_sets() -> Non
     nd = forward_rules.index("-p ipv6-icmp -m icmp6 --icmpv6-type 135 -m comment --comment "
                              '"picket: IPv6 neighbour discovery and MLD are never policed" -j RETURN')
     assert nd < next(i for i, t in enumerate(forward_rules) if "INVALID" in t)
+
+
+def test_ipv6_input_lets_neighbour_discovery_of_an_egress_isolated_pod_through() -> None:
+    # A pod resolves its gateway (the node's veth, fe80::1) with NS sent to the node: INPUT. An
+    # egress deny-all must not take its neighbours away, so ND/MLD RETURN before the pod's egress.
+    d = render(compiled([ep(pod("x/a", "10.0.0.2", "node-1", "fd00::2"), egress=k8s(EGR))]))
+    assert d.v6 is not None
+    inp = [r.text() for r in d.v6.chains[naming.INPUT_CHAIN]]
+    nd = [i for i, t in enumerate(inp) if "--icmpv6-type" in t]
+    pods = next(i for i, t in enumerate(inp) if t.endswith(f"-j {naming.POD_EGRESS_CHAIN}"))
+    assert len(nd) == 8 and max(nd) < pods
+    assert not to_node(d, "fd00::2", "fd00::1", Protocol.TCP, 22) and not to_node(d, "10.0.0.2", "10.0.0.1",
+                                                                                   Protocol.TCP, 22)
 
 
 def test_ipv4_only_nodes_have_no_ipv6_state() -> None:

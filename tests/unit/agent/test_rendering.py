@@ -212,6 +212,46 @@ def test_host_endpoints_hook_input_and_output_with_failsafes_first() -> None:
     assert inp[6].startswith("-d 192.168.1.1/32") and out[6].startswith("-s 192.168.1.1/32")
 
 
+NEW_OF_A_POD = (f'-m conntrack ! --ctstate RELATED,ESTABLISHED -m comment --comment '
+                f'"picket: egress of a local pod to this node" -j {naming.POD_EGRESS_CHAIN}')
+
+
+def test_a_local_pods_new_traffic_to_its_node_goes_through_its_egress_in_input() -> None:
+    # Delivered locally (INPUT), never forwarded: without this a Deny to the pod's own node did nothing.
+    chains = texts(compiled([ep(pod("x/a", "10.0.0.2"), egress=k8s(EGR))]))
+    assert chains[naming.INPUT_CHAIN] == [
+        '-i lo -m comment --comment "picket: loopback is never policed" -j RETURN', NEW_OF_A_POD]
+    # the same dispatch chain as FORWARD's: -s <pod ip> -g its first egress tier
+    assert chains[naming.POD_EGRESS_CHAIN][0].startswith("-s 10.0.0.2/32")
+
+
+def test_input_is_left_alone_without_egress_policies() -> None:
+    # ingress only: nothing in INPUT (replies to kubelet probes, node -> pod, never meet picket there)
+    assert texts(compiled([ep(pod("x/a", "10.0.0.2"), ingress=k8s(ING))]))[naming.INPUT_CHAIN] == []
+
+
+def test_pod_egress_in_input_comes_before_the_failsafe_ports_and_host_endpoints() -> None:
+    # Both must allow, as between two pods: the pod's egress first (RETURN on allow), then the
+    # host endpoint's failsafe ports and ingress. Replies are accepted before either.
+    c = compiled([ep(pod("x/a", "10.0.0.2"), egress=k8s(EGR)),
+                  ep(host("n1", ips=("192.168.1.1",), interface="eth0"), ingress=k8s(ING))])
+    inp = texts(c)[naming.INPUT_CHAIN]
+    established = next(i for i, t in enumerate(inp) if "--ctstate RELATED,ESTABLISHED" in t and "ACCEPT" in t)
+    pods = inp.index(NEW_OF_A_POD)
+    failsafe = next(i for i, t in enumerate(inp) if "failsafe" in t)
+    assert inp[0].startswith("-i lo") and established < pods < failsafe
+    assert inp[-1].startswith("-d 192.168.1.1/32")
+
+
+def test_staged_egress_is_audited_in_input_too() -> None:
+    from picket.model import EndpointRules
+
+    c = compiled([EndpointRules(pod("x/a", "10.0.0.2"), staged_egress=k8s(EGR))])
+    inp = texts(c)[naming.INPUT_CHAIN]
+    assert inp[1] == (f'-m conntrack ! --ctstate RELATED,ESTABLISHED -m comment --comment '
+                      f'"picket: audit mode, staged egress of a local pod to this node" -j {naming.AUDIT_EGRESS_CHAIN}')
+
+
 @pytest.mark.parametrize("name", ["k8s-basic", "tiers-sctp-log"])
 def test_golden_save_text(name: str) -> None:
     text = render(GOLDEN_STATES[name](), RenderSettings(log_drops=True)).save_text()

@@ -2,9 +2,10 @@
 
 Random rule sets (tiers with every default, Allow/Deny/Pass/Log, protocols, ports and ranges,
 named ports, peers and negations, ipBlock excepts) for two dual-stack pods; random packets of
-either family between them and an outside address (the peer sets hold members of both);
-``chainsim`` walks the rendered chains, the evaluator decides from the
-model, and they must agree. The kernel tests then show the kernel agrees with the chains.
+either family between them, an outside address and the node's own address (the peer sets hold
+members of both); ``chainsim`` walks the rendered chains (FORWARD, or INPUT for a packet to the
+node: a pod's egress must hold there too), the evaluator decides from the model, and they
+must agree. The kernel tests then show the kernel agrees with the chains.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from picket.evaluating import connection_allowed
 from picket.model import Action, Direction, PolicyRules, PortRange, Protocol, Rule, RuleSet, Tier
 from picket_agent.rendering.renderer import render
 from tests.unit.agent.agent_builders import compiled, ep, ip_set, net_set, pod, port_set
-from tests.unit.agent.chainsim import forward
+from tests.unit.agent.chainsim import forward, to_node
 
 IPS = {"x/a": "10.0.0.2", "x/b": "10.0.0.3"}
 OUTSIDE = "10.1.2.3"
 IPS6 = {"x/a": "fd00::2", "x/b": "fd00::3"}
 OUTSIDE6 = "fd00:1:2::3"
+NODE, NODE6 = "10.0.0.1", "fd00::1"  # the node's own address: in "net" (and not excepted)
 SETS = [
     ip_set("a", IPS["x/a"], IPS6["x/a"]),
     ip_set("b", IPS["x/b"], IPS6["x/b"]),
@@ -60,7 +62,7 @@ def rule_sets(direction: Direction) -> st.SearchStrategy[RuleSet | None]:
 
 packets = st.tuples(
     st.sampled_from(["x/a", "x/b", "out"]),
-    st.sampled_from(["x/a", "x/b", "out"]),
+    st.sampled_from(["x/a", "x/b", "out", "node"]),
     st.sampled_from(list(Protocol)),
     st.sampled_from([80, 53, 81, 1500, 9]),
     st.sampled_from([4, 6]),
@@ -77,6 +79,9 @@ ONLY_EGRESS_ALLOWS = (
 
 # an egress allow must not skip the ingress check
 @example(*ONLY_EGRESS_ALLOWS, [("x/b", "x/a", Protocol.TCP, 80, 4), ("x/b", "x/a", Protocol.TCP, 80, 6)])
+# a pod whose egress denies everything must not reach its own node (INPUT), on either family
+@example(None, RuleSet(Direction.EGRESS, (Tier("k8s", (), Action.DENY),)), None, None,
+         [("x/a", "node", Protocol.TCP, 80, 4), ("x/a", "node", Protocol.UDP, 53, 6)])
 @settings(max_examples=400, deadline=None)
 @given(
     rule_sets(Direction.INGRESS),
@@ -95,8 +100,9 @@ def test_rendered_chains_agree_with_the_evaluator(ai, ae, bi, be, pkts) -> None:
     for s, d, proto, port, family in pkts:
         if s == d:
             continue
-        ips, outside = (IPS6, OUTSIDE6) if family == 6 else (IPS, OUTSIDE)
-        src, dst = ips.get(s, outside), ips.get(d, outside)
+        ips, outside, node = (IPS6, OUTSIDE6, NODE6) if family == 6 else (IPS, OUTSIDE, NODE)
+        src, dst = ips.get(s, outside), node if d == "node" else ips.get(d, outside)
         p = None if proto is Protocol.ICMP else port
         want, _, _ = connection_allowed(c.endpoints.get(s), c.endpoints.get(d), src, dst, proto, p, c.peer_sets)
-        assert forward(desired, src, dst, proto, p) == want, (s, d, proto, p)
+        walk = to_node if d == "node" else forward
+        assert walk(desired, src, dst, proto, p) == want, (s, d, proto, p)
