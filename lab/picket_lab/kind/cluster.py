@@ -8,6 +8,19 @@ README's commands are typed; the cluster is created from ``manifests/kind/kind-c
 the node image built here (``KIND_NODE_IMAGE``), picket's image is built from the repository's
 Dockerfile and ``manifests/`` applied unmodified. ``down`` deletes the cluster and stops the engine;
 its images stay cached in the engine's data root.
+
+``up(..., ip_family="dual")`` (``picket kind up --ip-family dual``) creates the cluster from
+``manifests/kind/kind-config-dual.yaml`` instead (``networking.ipFamily: dual``: every node gets a
+podCIDR and an InternalIP of each family, every pod an IPv4 and an IPv6 address). A running cluster
+of the other family is deleted and created again; the family of a running cluster is read from its
+nodes' podCIDRs (``family_of``). kind v0.33 puts the nodes on the docker network ``kind``, which it
+creates with an IPv6 ULA subnet (``fc00:f853:ccd:e793::/64`` for that name) and falls back to IPv4
+only when the engine cannot do IPv6; it reuses an existing ``kind`` network as it is, and a dual
+cluster on an IPv4-only network fails ("failed to get IPv6 address for node"). The network lives in
+the engine's data root, which survives ``down``, so before a dual cluster is created an existing
+``kind`` network without an IPv6 subnet is removed (``network_has_ipv6``; nothing is attached to it
+then: the cluster was deleted first) and kind makes it again. The engine needs no ``--ipv6``: that
+daemon option only concerns docker's default bridge, never a user-defined network like ``kind``.
 """
 
 from __future__ import annotations
@@ -27,6 +40,10 @@ from picket_lab.paths import build_paths
 
 Progress = Callable[[str], None]
 KIND_CONFIG = "manifests/kind/kind-config.yaml"
+KIND_CONFIGS = {"ipv4": KIND_CONFIG, "dual": "manifests/kind/kind-config-dual.yaml"}  # --ip-family -> config
+IP_FAMILIES = tuple(KIND_CONFIGS)
+KIND_NETWORK = "kind"  # kind's fixed docker network name (no KIND_EXPERIMENTAL_DOCKER_NETWORK here)
+NETWORK_FORMAT = "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{end}}"
 
 
 @dataclass
@@ -76,6 +93,40 @@ def nodes_ready(lay: Layout) -> bool:
     return proc.returncode == 0 and len(states) == 3 and set(states) == {"True"}
 
 
+def family_of(pod_cidrs: str) -> str | None:
+    """``ipv4``, ``dual`` (or ``ipv6``) from the nodes' podCIDRs as kubectl prints them (any separators); None
+    when there are none."""
+    cidrs = [c for c in pod_cidrs.replace(",", " ").replace("[", " ").replace("]", " ").replace('"', " ").split()
+             if "/" in c]
+    has4, has6 = any("." in c for c in cidrs), any(":" in c for c in cidrs)
+    return "dual" if has4 and has6 else "ipv6" if has6 else "ipv4" if has4 else None
+
+
+def cluster_family(lay: Layout) -> str | None:
+    proc = shell(lay, "kubectl get nodes -o jsonpath='{range .items[*]}{.spec.podCIDRs}{\" \"}{end}'", check=False,
+                 timeout=60)
+    return family_of(proc.stdout) if proc.returncode == 0 else None
+
+
+def network_has_ipv6(inspect: str) -> bool:
+    """From ``docker network inspect --format NETWORK_FORMAT``: IPv6 enabled and an IPv6 subnet."""
+    words = inspect.split()
+    return bool(words) and words[0] == "true" and any(":" in w for w in words[1:])
+
+
+def ensure_dual_network(lay: Layout, progress: Progress) -> None:
+    """Remove an IPv4-only ``kind`` network (kind would reuse it as it is); kind creates it again with IPv6."""
+    proc = engine.docker(lay, "network", "inspect", KIND_NETWORK, "--format", NETWORK_FORMAT, check=False, timeout=60)
+    if proc.returncode != 0 or network_has_ipv6(proc.stdout):
+        return  # absent (kind creates it with IPv6), or fine as it is
+    progress(f"kind: docker network {KIND_NETWORK} has no IPv6 subnet ({proc.stdout.strip()}); removing it so "
+             "kind creates it dual-stack")
+    removed = engine.docker(lay, "network", "rm", KIND_NETWORK, check=False, timeout=60)
+    if removed.returncode != 0:
+        raise KindError(f"docker network rm {KIND_NETWORK} failed (a dual-stack cluster needs it with IPv6): "
+                        f"{removed.stderr.strip()[-1000:]}")
+
+
 def build_images(lay: Layout, repo: Path, progress: Progress) -> None:
     """picket:dev from the repository's Dockerfile (against the stand-ins), and the busybox stand-in."""
     wheels = images.ensure_wheelhouse(lay, repo, progress)
@@ -85,9 +136,12 @@ def build_images(lay: Layout, repo: Path, progress: Progress) -> None:
     images.ensure_busybox_standin(lay, progress)
 
 
-def create_cluster(lay: Layout, repo: Path, node_image: str, progress: Progress) -> None:
-    progress(f"kind: kind create cluster --config {KIND_CONFIG} (node image {node_image})")
-    shell(lay, f"kind create cluster --config {KIND_CONFIG} --image {node_image}", cwd=repo, timeout=600)
+def create_cluster(lay: Layout, repo: Path, node_image: str, progress: Progress, ip_family: str = "ipv4") -> None:
+    config = KIND_CONFIGS[ip_family]
+    if ip_family == "dual":
+        ensure_dual_network(lay, progress)
+    progress(f"kind: kind create cluster --config {config} (node image {node_image})")
+    shell(lay, f"kind create cluster --config {config} --image {node_image}", cwd=repo, timeout=600)
 
 
 def load_images(lay: Layout, progress: Progress) -> None:
@@ -112,8 +166,11 @@ def redeploy(lay: Layout, repo: Path, progress: Progress) -> None:
     deploy(lay, repo, progress)
 
 
-def up(repo: Path, lay: Layout, progress: Progress = print, rebuild_picket: bool = True) -> Timings:
-    """Everything, reusing what is already there; returns the time of each step."""
+def up(repo: Path, lay: Layout, progress: Progress = print, rebuild_picket: bool = True,
+       ip_family: str = "ipv4") -> Timings:
+    """Everything, reusing what is already there (a cluster of another IP family is not); the time of each step."""
+    if ip_family not in KIND_CONFIGS:
+        raise KindError(f"unknown IP family {ip_family!r} (one of {', '.join(IP_FAMILIES)})")
     t = Timings()
     t.time("packages", lambda: engine.ensure_packages(progress))
     t.time("binaries", lambda: (ensure_built(progress), ensure_binaries(progress)))
@@ -122,10 +179,15 @@ def up(repo: Path, lay: Layout, progress: Progress = print, rebuild_picket: bool
     holder: dict[str, str] = {}
     t.time("node image", lambda: holder.update(node=nodeimage.ensure_node_image(lay, progress)))
     fresh = False
-    if not (cluster_exists(lay) and nodes_ready(lay)):
+    running = cluster_exists(lay) and nodes_ready(lay)
+    found = cluster_family(lay) if running else None  # None: unknown (kubectl failed); the cluster is kept
+    if found is not None and found != ip_family:
+        progress(f"kind: the running cluster is {found}, {ip_family} was asked for: creating it again")
+        running = False
+    if not running:
         if cluster_exists(lay):
             shell(lay, f"kind delete cluster --name {CLUSTER}")
-        t.time("cluster", lambda: create_cluster(lay, repo, holder["node"], progress))
+        t.time("cluster", lambda: create_cluster(lay, repo, holder["node"], progress, ip_family))
         fresh = True
     if rebuild_picket or fresh:
         before = image_id(lay, images.PICKET_IMAGE)
@@ -163,4 +225,5 @@ def status(lay: Layout) -> tuple[bool, str]:
         return False, "engine: running; cluster: absent"
     nodes = shell(lay, "kubectl get nodes -o wide", check=False).stdout
     pods = shell(lay, "kubectl -n picket-system get pods -o wide", check=False).stdout
-    return nodes_ready(lay), f"engine: running\n{nodes}\n{pods}"
+    family = cluster_family(lay) or "unknown (no podCIDRs yet)"
+    return nodes_ready(lay), f"engine: running; IP family: {family}\n{nodes}\n{pods}"

@@ -1,6 +1,8 @@
 """``picket kind ...``: the kind tier's command line (one engine, one cluster ``picket`` per machine).
 
-up [--repo DIR] [--keep-image] | down | status | shell [-- COMMAND...]
+up [--repo DIR] [--keep-image] [--ip-family ipv4|dual] | down | status | shell [-- COMMAND...]
+``--ip-family dual`` creates the cluster from manifests/kind/kind-config-dual.yaml (kind's
+``ipFamily: dual``; a running cluster of the other family is created again, see ``cluster.up``).
 ``shell`` runs COMMAND (or an interactive bash) where kind, kubectl and docker talk to the tier:
 inside the engine's network namespace, with DOCKER_HOST, KUBECONFIG and PATH set. Failures print
 one paragraph naming what failed and exit 1.
@@ -20,8 +22,10 @@ from picket_lab.kind import cluster, images
 from picket_lab.kind.layout import NETNS, KindError, layout
 
 USAGE = """usage: picket kind COMMAND
-  up [--repo DIR] [--keep-image]   engine, node image, cluster 'picket', picket's image built and deployed
-                                   (idempotent; --keep-image: do not rebuild picket:dev on a running cluster)
+  up [--repo DIR] [--keep-image] [--ip-family ipv4|dual]
+                                   engine, node image, cluster 'picket', picket's image built and deployed
+                                   (idempotent; --keep-image: do not rebuild picket:dev on a running cluster;
+                                   --ip-family dual: a dual-stack cluster, manifests/kind/kind-config-dual.yaml)
   down                             delete the cluster, stop the engine, remove its network namespace
   status                           engine, nodes, picket's pods; exit code 0 only when ready
   shell [-- COMMAND...]            run COMMAND (default: bash) with kind, kubectl and docker pointed at the tier"""
@@ -50,10 +54,12 @@ def main(argv: list[str]) -> int:
             parser = argparse.ArgumentParser(prog="picket kind up")
             parser.add_argument("--repo")
             parser.add_argument("--keep-image", action="store_true")
+            parser.add_argument("--ip-family", choices=cluster.IP_FAMILIES, default="ipv4")
             opts = parser.parse_args(rest)
             began = time.monotonic()
-            timings = cluster.up(_repo(opts.repo), lay, _say, rebuild_picket=not opts.keep_image)
-            _say(f"picket kind is up in {time.monotonic() - began:.0f}s ({timings.text()}).\n"
+            timings = cluster.up(_repo(opts.repo), lay, _say, rebuild_picket=not opts.keep_image,
+                                 ip_family=opts.ip_family)
+            _say(f"picket kind ({opts.ip_family}) is up in {time.monotonic() - began:.0f}s ({timings.text()}).\n"
                  f"  picket kind shell -- kubectl get nodes -o wide\n  picket kind shell     # kind, kubectl, docker "
                  f"in namespace {NETNS}\n  picket kind down")
             return 0

@@ -11,6 +11,13 @@ that namespace. When this machine's capability bounding set lacks CAP_SYS_RESOUR
 every capability in ``--privileged`` containers, and kind nodes are privileged), a small runtime
 wrapper drops it from the OCI config before calling runc; on other machines runc is used directly.
 
+Dual-stack clusters (``picket kind up --ip-family dual``) need no daemon option either: dockerd's
+``--ipv6``/``--fixed-cidr-v6`` concern only its default bridge, while kind puts its nodes on the
+user-defined network ``kind``, which it creates with ``--ipv6`` and a ULA subnet itself (see
+``cluster.py`` for an IPv4-only ``kind`` network left from before). With ip6tables off, creating that
+network cannot fail on ip6tables; the engine's namespace has IPv6 enabled (a new namespace starts
+with the kernel's IPv6 defaults).
+
 ``stop`` kills dockerd (TERM, then KILL), every process left in the namespace (found through
 /proc/<pid>/ns/net, so a crashed run's leftovers are found without pidfiles), and deletes the
 namespace. Called by ``cluster.py`` and ``picket kind``.

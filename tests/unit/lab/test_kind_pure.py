@@ -1,4 +1,4 @@
-"""The kind tier's pure parts: capability check, cgroup remounts, the runtime wrapper, node image stamps."""
+"""The kind tier's pure parts: capability check, cgroup remounts, runtime wrapper, node image stamps, IP families."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from picket_lab.kind import engine, nodefiles, rootfs
+import pytest
+import yaml
+
+from picket_lab.kind import cluster, command, engine, nodefiles, rootfs
+
+REPO = Path(__file__).resolve().parents[3]
 
 MOUNTINFO = """\
 25 1 254:0 / / rw,relatime - ext4 /dev/vda rw
@@ -89,3 +94,44 @@ def test_rootfs_stamp_follows_the_package_list() -> None:
     before = rootfs.stamp("node")
     assert before == rootfs.stamp("node") and before != rootfs.stamp("python")
     assert os.path.basename(rootfs.image_ref("probe")).startswith("probe-rootfs:")
+
+
+def test_dual_stack_config_is_the_single_stack_one_plus_kinds_dual_networking() -> None:
+    single = yaml.safe_load((REPO / cluster.KIND_CONFIGS["ipv4"]).read_text())
+    dual = yaml.safe_load((REPO / cluster.KIND_CONFIGS["dual"]).read_text())
+    assert cluster.KIND_CONFIGS["ipv4"] == cluster.KIND_CONFIG == "manifests/kind/kind-config.yaml"
+    assert dual["networking"] == {"ipFamily": "dual", "disableDefaultCNI": True,
+                                  "podSubnet": "10.244.0.0/16,fd00:10:244::/56",
+                                  "serviceSubnet": "10.96.0.0/16,fd00:10:96::/112"}
+    rest = {k: v for k, v in dual.items() if k != "networking"}
+    assert rest == {k: v for k, v in single.items() if k != "networking"}
+    assert single["networking"] == {"disableDefaultCNI": True, "podSubnet": "10.244.0.0/16"}
+
+
+@pytest.mark.parametrize(("printed", "family"), [
+    ('["10.244.0.0/24"] ["10.244.1.0/24"] ["10.244.2.0/24"] ', "ipv4"),
+    ('["10.244.0.0/24","fd00:10:244::/64"] ["10.244.1.0/24","fd00:10:244:1::/64"] ', "dual"),
+    ('["fd00:10:244::/64"] ', "ipv6"),
+    ("   ", None),
+    ("", None),
+])
+def test_a_running_clusters_family_comes_from_its_pod_cidrs(printed: str, family: str | None) -> None:
+    assert cluster.family_of(printed) == family
+
+
+@pytest.mark.parametrize(("inspect", "ipv6"), [
+    ("true 172.18.0.0/16 fc00:f853:ccd:e793::/64 \n", True),
+    ("true fc00:f853:ccd:e793::/64 172.18.0.0/16 \n", True),
+    ("false 172.18.0.0/16 \n", False),  # kind's fallback on an engine without IPv6: removed before a dual cluster
+    ("true 172.18.0.0/16 \n", False),
+    ("", False),
+])
+def test_the_kind_network_is_reused_for_a_dual_cluster_only_with_an_ipv6_subnet(inspect: str, ipv6: bool) -> None:
+    assert cluster.network_has_ipv6(inspect) is ipv6
+
+
+def test_kind_up_takes_only_known_ip_families(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cluster.IP_FAMILIES == ("ipv4", "dual")
+    with pytest.raises(SystemExit) as exited:
+        command.main(["up", "--ip-family", "ipv6"])
+    assert exited.value.code == 2 and "invalid choice" in capsys.readouterr().err
