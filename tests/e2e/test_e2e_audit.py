@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import pytest
 
+from picket.apiclient import ApiError
 from picket_lab.deploy import REPO, wait_until
 from picket_lab.drops import drop_counts
 from tests.e2e.harness import E2E, expected
@@ -46,13 +47,38 @@ def _counted(e2e: E2E, sample: str, endpoint: str) -> float:
                if name == sample and f"endpoint={endpoint}" in labels.split(","))
 
 
-def _check_audit(e2e: E2E, pods: list[str], line: str, endpoint: str) -> None:
-    """Nothing dropped (every pair connects), the would-be drop logged and counted."""
+def _staged_applied(e2e: E2E, node: str, staged: dict[str, str]) -> bool:
+    """The node's agent applied a CompiledNode that binds each endpoint ``ns/name`` of ``staged``
+    to a staged rule set of its direction (``stagedIngress`` / ``stagedEgress``): the audit chains
+    are in its kernel, so the probes that follow are audited."""
+    try:
+        obj = e2e.kube.get(f"/apis/picket.dev/v1alpha1/compilednodes/{node}")
+    except ApiError as exc:
+        if exc.status == 404:  # not published yet
+            return False
+        raise
+    rows = {f"{r.get('namespace')}/{r.get('name')}": r for r in obj["spec"].get("endpoints") or []}
+    status = obj.get("status") or {}
+    return status.get("appliedVersion") == obj["spec"].get("version") and all(
+        rows.get(key, {}).get(field) for key, field in staged.items())
+
+
+def _check_audit(e2e: E2E, pods: list[str], line: str, endpoint: str, staged: dict[str, str]) -> None:
+    """Once the staged rule sets are applied: nothing dropped (every pair connects), the would-be
+    drop logged and counted."""
     node = e2e.kube.get(f"/api/v1/namespaces/{endpoint.replace('/', '/pods/')}")["spec"]["nodeName"]
+    assert wait_until(lambda: _staged_applied(e2e, node, staged), 30), f"{staged} not applied on {node}"
     dropped_before = _counted(e2e, "picket_dropped_packets_total", endpoint)
     e2e.expect(expected(pods, lambda s, d: True), namespaces=["shop"])  # probes every pair: all connect
     lines = _would_drop_lines(e2e, node)
-    assert wait_until(lambda: any(line in ln for ln in lines()), 15), f"no {line!r} in the agent's log: {lines()[-10:]}"
+    log = e2e.deployment.agents[node].log
+    if not wait_until(lambda: any(line in ln for ln in lines()), 15):
+        import subprocess
+        save = subprocess.run(["ip", "netns", "exec", node, "iptables-legacy-save", "-c"], capture_output=True,
+                              text=True).stdout
+        nodes = e2e.kubectl("get", "compilednodes", "-o", "yaml")
+        pytest.fail(f"no {line!r} in the agent's log {log}:\n" + "\n".join(
+            log.read_text(errors="replace").splitlines()[-40:]) + "\n" + save + "\n" + nodes[-6000:])
     assert wait_until(lambda: _counted(e2e, "picket_audit_would_drop_packets_total", endpoint) > 0, 15), \
         "picket_audit_would_drop_packets_total did not count it"
     assert _counted(e2e, "picket_dropped_packets_total", endpoint) == dropped_before, "a staged policy dropped"
@@ -61,8 +87,8 @@ def _check_audit(e2e: E2E, pods: list[str], line: str, endpoint: str) -> None:
 def test_the_audit_annotation_logs_and_counts_would_be_drops_and_drops_nothing(e2e: E2E) -> None:
     pods, policies = e2e.create_cluster(EXAMPLE / "cluster.yaml")
     _apply_policies(e2e, policies)
-    _check_audit(e2e, pods, "WOULD DROP shop/batch -> shop/web tcp/80 ingress: no policy of tier k8s allows it "
-                 "(staged: NetworkPolicy shop/web-from-client)", "shop/web")
+    _check_audit(e2e, pods, "WOULD DROP shop/batch -> shop/web tcp/80 ingress: no policy of tier kubernetes allows it "
+                 "(staged: NetworkPolicy shop/web-from-client)", "shop/web", {"shop/web": "stagedIngress"})
 
 
 def test_calico_staged_kinds_log_and_count_would_be_drops_and_drop_nothing(e2e: E2E) -> None:
@@ -71,7 +97,8 @@ def test_calico_staged_kinds_log_and_count_would_be_drops_and_drop_nothing(e2e: 
         "NetworkPolicy", "StagedGlobalNetworkPolicy", "StagedKubernetesNetworkPolicy", "StagedNetworkPolicy"]
     _apply_policies(e2e, policies)
     # batch's egress: the StagedGlobalNetworkPolicy quarantines it (Calico tier "default" ends in deny)
-    _check_audit(e2e, pods, "WOULD DROP shop/batch -> shop/client tcp/80 egress:", "shop/batch")
+    _check_audit(e2e, pods, "WOULD DROP shop/batch -> shop/client tcp/80 egress:", "shop/batch",
+                 {"shop/batch": "stagedEgress", "shop/web": "stagedIngress", "shop/client": "stagedEgress"})
     lines = _would_drop_lines(e2e, e2e.kube.get("/api/v1/namespaces/shop/pods/batch")["spec"]["nodeName"])()
     assert any("StagedGlobalNetworkPolicy quarantine-batch" in ln for ln in lines if "shop/batch -> " in ln), lines
     # web's ingress: the StagedNetworkPolicy (order 100) denies batch before the enforced NetworkPolicy
