@@ -42,6 +42,7 @@ removed at the end (and namespaces of a crashed run swept at the start), unless 
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import ipaddress
 import math
@@ -58,7 +59,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks.hollow_bench import (
+# This checkout's packages first, whatever picket install the interpreter has (several checkouts
+# share the machine); ``picket_lab.deploy`` then runs the operator and agents from this tree too.
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / p) for p in (".", "operator", "agent", "lab")]
+
+from benchmarks.hollow_bench import (  # noqa: E402
     API,
     Setup,
     Watcher,
@@ -70,12 +76,12 @@ from benchmarks.hollow_bench import (
     rss_mb,
     running_status,
 )
-from picket.apiclient import ApiError, KubeClient
-from picket_lab.api import Spawned
-from picket_lab.deploy import Deployment, wait_until
-from picket_lab.shell import ip, ip_batch
-from picket_lab.topology import BRIDGE, LAB_NETNS, LAB_NETWORK
-from tests.kernel.netns_topology import sweep
+from picket.apiclient import ApiError, KubeClient  # noqa: E402
+from picket_lab.api import Spawned  # noqa: E402
+from picket_lab.deploy import Deployment, wait_until  # noqa: E402
+from picket_lab.shell import ip, ip_batch  # noqa: E402
+from picket_lab.topology import BRIDGE, LAB_NETNS, LAB_NETWORK  # noqa: E402
+from tests.kernel.netns_topology import sweep  # noqa: E402
 
 TAG = "chrn"
 FIRST_HOST = 100  # the agents' namespaces are at 172.30.0.(100+n); the lab's nodes at .11-.60
@@ -200,14 +206,18 @@ def dispatched(saved: str, pod_ip: str) -> bool:
 
 
 class Churn:
-    """``rate`` pod deletes and as many creates per second, paced evenly, on a thread pool."""
+    """``rate`` pod deletes and as many creates per second, paced evenly, on a thread pool.
+
+    Each delete takes the next pod of a queue (the setup's pods in random order, the trials' pods
+    left out) and each create adds its replacement (same namespace, labels and node; the next
+    address of the node's podCIDR) at the queue's end, so a long churn deletes pods it made."""
 
     def __init__(self, kube: KubeClient, setup: RangedSetup, rate: int, seconds: float, protected: set[int],
                  seed: int = 13) -> None:
         self.kube, self.setup, self.rate, self.seconds = kube, setup, rate, seconds
-        pool = [i for i in range(setup.pods) if i not in protected]
-        random.Random(seed).shuffle(pool)
-        self.victims = pool
+        order = [i for i in range(setup.pods) if i not in protected]
+        random.Random(seed).shuffle(order)
+        self.queue: collections.deque[dict[str, Any]] = collections.deque(setup.pod_obj(i) for i in order)
         self.next_j = [len(range(n, setup.pods, setup.nodes)) for n in range(setup.nodes)]
         self.created = self.deleted = self.errors = 0
         self.late = 0.0  # the most an operation started after its turn
@@ -215,31 +225,27 @@ class Churn:
         self.started = self.ended = math.nan
 
     def run(self) -> None:
-        total = int(self.rate * self.seconds)
-        if total > len(self.victims):
-            raise SystemExit(f"--churn-rate x --churn-seconds ({total}) exceeds the pods that may be deleted "
-                             f"({len(self.victims)})")
         self.started = time.monotonic()
         with ThreadPoolExecutor(32) as pool:
-            for k in range(total):
+            for k in range(int(self.rate * self.seconds)):
                 due = self.started + k / self.rate
                 time.sleep(max(0.0, due - time.monotonic()))
-                i = self.victims[k]
-                n = i % self.setup.nodes
+                gone = self.queue.popleft()
+                node_name = gone["spec"]["nodeName"]
+                n = int(node_name.removeprefix("hollow-"))
                 j, self.next_j[n] = self.next_j[n], self.next_j[n] + 1
-                pool.submit(self._delete, i, due)
-                pool.submit(self._create, k, i, node_pod_ip(n, j), due)
+                new = pod(gone["metadata"]["namespace"], f"c{k}", node_name,
+                          int(gone["metadata"]["labels"]["app"].removeprefix("app-")))
+                self.queue.append(new)
+                pool.submit(self._delete, gone, due)
+                pool.submit(self._create, new, node_pod_ip(n, j), due)
         self.ended = time.monotonic()
 
-    def _delete(self, i: int, due: float) -> None:
-        obj = self.setup.pod_obj(i)
+    def _delete(self, obj: dict[str, Any], due: float) -> None:
         self._op(due, "deleted", lambda: self.kube.delete(
             Setup._pod_path(obj), {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0}))
 
-    def _create(self, k: int, i: int, pod_ip: str, due: float) -> None:
-        like = self.setup.pod_obj(i)
-        obj = pod(like["metadata"]["namespace"], f"c{k}", like["spec"]["nodeName"],
-                  int(like["metadata"]["labels"]["app"].removeprefix("app-")))
+    def _create(self, obj: dict[str, Any], pod_ip: str, due: float) -> None:
         path = Setup._pod_path(obj)
 
         def create() -> None:
@@ -417,7 +423,16 @@ def run(args: argparse.Namespace, kube: KubeClient, deployment: Deployment, agen
           f"{op_idle:.3f} cores", flush=True)
 
     churn = Churn(kube, setup, args.churn_rate, args.churn_seconds, set(trials.pods))
-    thread = threading.Thread(target=churn.run, daemon=True)
+    failed: list[BaseException] = []
+
+    def churning() -> None:
+        try:
+            churn.run()
+        except BaseException as exc:
+            failed.append(exc)
+            raise
+
+    thread = threading.Thread(target=churning, daemon=True)
 
     def during() -> None:
         thread.start()
@@ -430,6 +445,8 @@ def run(args: argparse.Namespace, kube: KubeClient, deployment: Deployment, agen
         thread.join()
 
     per_agent, op_churn, wall = measure_cpu(agents, operator.pid, args.churn_seconds, during)
+    if failed:
+        raise SystemExit(f"the churn failed: {failed[0]!r}")
     under = sum(1 for t in trials.ended if t <= churn.ended)
     print(f"churn: {churn.created} pods created and {churn.deleted} deleted in {churn.ended - churn.started:.1f}s "
           f"({churn.created / (churn.ended - churn.started):.1f}/s each; asked {args.churn_rate}/s; "
