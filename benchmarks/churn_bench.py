@@ -77,6 +77,7 @@ from benchmarks.hollow_bench import (  # noqa: E402
     running_status,
 )
 from picket.apiclient import ApiError, KubeClient  # noqa: E402
+from picket_lab import procs  # noqa: E402
 from picket_lab.api import Spawned  # noqa: E402
 from picket_lab.deploy import Deployment, wait_until  # noqa: E402
 from picket_lab.shell import ip, ip_batch  # noqa: E402
@@ -88,6 +89,7 @@ FIRST_HOST = 100  # the agents' namespaces are at 172.30.0.(100+n); the lab's no
 MAX_NODES = 150
 NODE_PREFIX = 20  # each hollow node's podCIDR: the n-th /20 from 10.128.0.0 (clear of the lab's ranges)
 PODS_BASE = ipaddress.IPv4Address("10.128.0.0")
+WORKERS = 64  # the churn's client threads (and connections)
 POLL = 0.05  # seconds between two kernel reads of an isolate trial
 TARGET_STARTUP_S, TARGET_RSS_MB, TARGET_AGENT_CORES = 30.0, 500.0, 0.1
 
@@ -226,7 +228,7 @@ class Churn:
 
     def run(self) -> None:
         self.started = time.monotonic()
-        with ThreadPoolExecutor(32) as pool:
+        with ThreadPoolExecutor(WORKERS) as pool:
             for k in range(int(self.rate * self.seconds)):
                 due = self.started + k / self.rate
                 time.sleep(max(0.0, due - time.monotonic()))
@@ -269,6 +271,23 @@ class Churn:
             self.late = max(self.late, late)
 
 
+class Isolations(Watcher):
+    """When a CompiledNode first binds a pod to an ingress rule set: ``"<node>:<namespace>/<pod>"``."""
+
+    def __init__(self, kube: KubeClient) -> None:
+        self.isolated: dict[str, set[str]] = {}
+        super().__init__(kube, f"{API}/compilednodes")
+
+    def record(self, when: float, obj: dict[str, Any]) -> None:
+        node = str(obj["metadata"]["name"])
+        now = {f"{r.get('namespace')}/{r.get('name')}" for r in (obj.get("spec") or {}).get("endpoints") or []
+               if r.get("ingress")}
+        with self.lock:
+            new = now - self.isolated.get(node, set())
+            self.isolated[node] = now
+            self.changes.extend((when, f"{node}:{key}") for key in sorted(new))
+
+
 class Trials:
     """Isolate one pod under churn: policy created -> its dispatch rule in its node's kernel."""
 
@@ -278,10 +297,12 @@ class Trials:
         unselected = [i for i in range(setup.pods) if i not in chosen]
         self.pods = random.Random(seed).sample(unselected, min(count, len(unselected)))
         self.took_ms: list[float] = []
+        self.published_ms: list[float] = []
         self.floor_ms: list[float] = []
         self.ended: list[float] = []  # monotonic time each trial ended
         self.tool = "iptables-legacy-save"
         self.policies = Watcher(kube, "/apis/networking.k8s.io/v1/networkpolicies")
+        self.isolations = Isolations(kube)
 
     def label(self) -> None:
         """Give each trial's pod a label of its own (before the operator starts: no events later)."""
@@ -319,6 +340,8 @@ class Trials:
             time.sleep(POLL)
         self.took_ms.append((seen - t0) * 1000)
         self.floor_ms.append((self.policies.first_after(t0, name) - t0) * 1000)
+        self.published_ms.append(
+            (self.isolations.first_after(t0, f"{node}:{namespace}/{obj['metadata']['name']}", 5) - t0) * 1000)
         self.ended.append(time.monotonic())
         with contextlib.suppress(ApiError):
             self.kube.delete(f"{path}/{name}")
@@ -331,16 +354,20 @@ def summary(xs: list[float]) -> str:
     return f"median {statistics.median(good):.0f} ms, p99 {p99(good):.0f} ms (n={len(good)}/{len(xs)})"
 
 
-def measure_cpu(agents: AgentNodes, operator: int, seconds: float, during: Any = None) -> tuple[dict[str, float],
-                                                                                                 float, float]:
-    """Agents' and operator's cores over ``seconds`` (while ``during`` runs, if given)."""
-    a0, o0, t0 = agents.cpu(), cpu_seconds(operator), time.monotonic()
+def measure_cpu(agents: AgentNodes, others: dict[str, int], seconds: float,
+                during: Any = None) -> tuple[dict[str, float], dict[str, float], float]:
+    """Cores of each agent and of ``others`` (name -> pid) over ``seconds`` (or while ``during`` runs)."""
+    a0, o0, t0 = agents.cpu(), {n: cpu_seconds(p) for n, p in others.items()}, time.monotonic()
     if during is None:
         time.sleep(seconds)
     else:
         during()
-    a1, o1, wall = agents.cpu(), cpu_seconds(operator), time.monotonic() - t0
-    return {n: (a1[n] - a0[n]) / wall for n in a0}, (o1 - o0) / wall, wall
+    a1, o1, wall = agents.cpu(), {n: cpu_seconds(p) for n, p in others.items()}, time.monotonic() - t0
+    return {n: (a1[n] - a0[n]) / wall for n in a0}, {n: (o1[n] - o0[n]) / wall for n in o0}, wall
+
+
+def cores(of: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.3f}" for name, value in of.items())
 
 
 def agent_cores(per_agent: dict[str, float]) -> str:
@@ -418,11 +445,15 @@ def run(args: argparse.Namespace, kube: KubeClient, deployment: Deployment, agen
           f"({args.pods} pods, {args.policies} policies, {args.nodes} nodes with real agents)", flush=True)
     print(f"kernel: the agents write with {trials.pick_tool().removesuffix('-save')}", flush=True)
 
-    idle, op_idle, _ = measure_cpu(agents, operator.pid, args.idle_seconds)
-    print(f"idle ({args.idle_seconds:.0f} s at steady state): agents {agent_cores(idle)}; operator "
-          f"{op_idle:.3f} cores", flush=True)
+    pids = procs.pidfile_pids(deployment.lab.run_dir)
+    others = {"operator": operator.pid, **{n: pids[n] for n in ("kube-apiserver", "etcd") if n in pids},
+              "this benchmark (client, watchers, kernel polls)": os.getpid()}
+    idle, others_idle, _ = measure_cpu(agents, others, args.idle_seconds)
+    print(f"idle ({args.idle_seconds:.0f} s at steady state): agents {agent_cores(idle)}; cores of "
+          f"{cores(others_idle)}", flush=True)
 
-    churn = Churn(kube, setup, args.churn_rate, args.churn_seconds, set(trials.pods))
+    churn = Churn(KubeClient(deployment.lab.kubeconfig, user_agent="picket-bench-churn", pool_size=WORKERS), setup,
+                  args.churn_rate, args.churn_seconds, set(trials.pods))
     failed: list[BaseException] = []
 
     def churning() -> None:
@@ -444,7 +475,7 @@ def run(args: argparse.Namespace, kube: KubeClient, deployment: Deployment, agen
             trials.run(k)
         thread.join()
 
-    per_agent, op_churn, wall = measure_cpu(agents, operator.pid, args.churn_seconds, during)
+    per_agent, others_churn, wall = measure_cpu(agents, others, args.churn_seconds, during)
     if failed:
         raise SystemExit(f"the churn failed: {failed[0]!r}")
     under = sum(1 for t in trials.ended if t <= churn.ended)
@@ -452,10 +483,11 @@ def run(args: argparse.Namespace, kube: KubeClient, deployment: Deployment, agen
           f"({churn.created / (churn.ended - churn.started):.1f}/s each; asked {args.churn_rate}/s; "
           f"{churn.errors} errors; an operation started at most {churn.late * 1000:.0f} ms after its turn)",
           flush=True)
-    print(f"churn CPU over {wall:.1f}s (churn and trials): agents {agent_cores(per_agent)}; operator "
-          f"{op_churn:.3f} cores", flush=True)
+    print(f"churn CPU over {wall:.1f}s (churn and trials): agents {agent_cores(per_agent)}; cores of "
+          f"{cores(others_churn)}", flush=True)
     print(f"isolate one pod under churn (policy created -> its dispatch rule in its node's kernel, polled every "
-          f"{POLL * 1000:.0f} ms): {summary(trials.took_ms)}; floor (plain watcher of the policy) "
+          f"{POLL * 1000:.0f} ms): {summary(trials.took_ms)}; of which until the CompiledNode binding it, seen by a "
+          f"watch: {summary(trials.published_ms)}; floor (plain watcher of the policy) "
           f"{summary(trials.floor_ms)}; ratio median/floor {median_ratio(trials.took_ms, trials.floor_ms)}; "
           f"{under} of {len(trials.took_ms)} trials ended before the churn did", flush=True)
 

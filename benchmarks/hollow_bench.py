@@ -176,12 +176,16 @@ class Watcher:
                     meta = obj.get("metadata") or {}
                     rv = str(meta.get("resourceVersion", rv))
                     if ev.get("type") != "BOOKMARK" and meta.get("name"):
-                        with self.lock:
-                            self.changes.append((time.time(), str(meta["name"])))
+                        self.record(time.time(), obj)
             except ApiError as exc:
                 if exc.status == 0:  # the lab went away
                     return
                 rv = ""
+
+    def record(self, when: float, obj: dict[str, Any]) -> None:
+        """Note one change (here: the object's name; a subclass may note something finer)."""
+        with self.lock:
+            self.changes.append((when, str(obj["metadata"]["name"])))
 
     def first_after(self, t0: float, name: str, timeout: float = 30) -> float:
         deadline = time.time() + timeout
