@@ -66,6 +66,7 @@ sys.path[:0] = [str(REPO / p) for p in (".", "operator", "agent", "lab")]
 
 from benchmarks.hollow_bench import (  # noqa: E402
     API,
+    NS_COUNT,
     Setup,
     Watcher,
     cpu_seconds,
@@ -89,6 +90,7 @@ FIRST_HOST = 100  # the agents' namespaces are at 172.30.0.(100+n); the lab's no
 MAX_NODES = 150
 NODE_PREFIX = 20  # each hollow node's podCIDR: the n-th /20 from 10.128.0.0 (clear of the lab's ranges)
 PODS_BASE = ipaddress.IPv4Address("10.128.0.0")
+TRIAL_ADDRESSES = 3000  # the trials' pods' addresses: from the 3000th of their node's podCIDR
 WORKERS = 64  # the churn's client threads (and connections)
 POLL = 0.05  # seconds between two kernel reads of an isolate trial
 TARGET_STARTUP_S, TARGET_RSS_MB, TARGET_AGENT_CORES = 30.0, 500.0, 0.1
@@ -208,67 +210,72 @@ def dispatched(saved: str, pod_ip: str) -> bool:
 
 
 class Churn:
-    """``rate`` pod deletes and as many creates per second, paced evenly, on a thread pool.
+    """``rate`` pod replacements per second (a delete and a create each), paced evenly, for exactly
+    ``seconds``: replacements whose turn came but that no client thread had started by then are
+    dropped (the rate achieved is reported), so the CPU figures cover the asked window.
 
-    Each delete takes the next pod of a queue (the setup's pods in random order, the trials' pods
-    left out) and each create adds its replacement (same namespace, labels and node; the next
-    address of the node's podCIDR) at the queue's end, so a long churn deletes pods it made."""
+    Each delete takes the next pod of a queue (the setup's pods in random order) and its create
+    adds the replacement (same namespace, labels and node; the next address of the node's
+    podCIDR) at the queue's end, so a long churn deletes pods it made."""
 
-    def __init__(self, kube: KubeClient, setup: RangedSetup, rate: int, seconds: float, protected: set[int],
-                 seed: int = 13) -> None:
+    def __init__(self, kube: KubeClient, setup: RangedSetup, rate: int, seconds: float, seed: int = 13) -> None:
         self.kube, self.setup, self.rate, self.seconds = kube, setup, rate, seconds
-        order = [i for i in range(setup.pods) if i not in protected]
+        order = list(range(setup.pods))
         random.Random(seed).shuffle(order)
         self.queue: collections.deque[dict[str, Any]] = collections.deque(setup.pod_obj(i) for i in order)
         self.next_j = [len(range(n, setup.pods, setup.nodes)) for n in range(setup.nodes)]
         self.created = self.deleted = self.errors = 0
-        self.late = 0.0  # the most an operation started after its turn
+        self.late = 0.0  # the most a replacement started after its turn
         self.lock = threading.Lock()
         self.started = self.ended = math.nan
 
     def run(self) -> None:
         self.started = time.monotonic()
-        with ThreadPoolExecutor(WORKERS) as pool:
-            for k in range(int(self.rate * self.seconds)):
-                due = self.started + k / self.rate
-                time.sleep(max(0.0, due - time.monotonic()))
-                gone = self.queue.popleft()
-                node_name = gone["spec"]["nodeName"]
-                n = int(node_name.removeprefix("hollow-"))
-                j, self.next_j[n] = self.next_j[n], self.next_j[n] + 1
-                new = pod(gone["metadata"]["namespace"], f"c{k}", node_name,
-                          int(gone["metadata"]["labels"]["app"].removeprefix("app-")))
-                self.queue.append(new)
-                pool.submit(self._delete, gone, due)
-                pool.submit(self._create, new, node_pod_ip(n, j), due)
+        pool = ThreadPoolExecutor(WORKERS)
+        k = 0
+        while (due := self.started + k / self.rate) < self.started + self.seconds:
+            time.sleep(max(0.0, due - time.monotonic()))
+            gone = self.queue.popleft()
+            node_name = gone["spec"]["nodeName"]
+            n = int(node_name.removeprefix("hollow-"))
+            j, self.next_j[n] = self.next_j[n], self.next_j[n] + 1
+            new = pod(gone["metadata"]["namespace"], f"c{k}", node_name,
+                      int(gone["metadata"]["labels"]["app"].removeprefix("app-")))
+            self.queue.append(new)
+            pool.submit(self._replace, gone, new, node_pod_ip(n, j), due)
+            k += 1
+        time.sleep(max(0.0, self.started + self.seconds - time.monotonic()))
+        pool.shutdown(wait=True, cancel_futures=True)
         self.ended = time.monotonic()
 
-    def _delete(self, obj: dict[str, Any], due: float) -> None:
-        self._op(due, "deleted", lambda: self.kube.delete(
-            Setup._pod_path(obj), {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0}))
-
-    def _create(self, obj: dict[str, Any], pod_ip: str, due: float) -> None:
-        path = Setup._pod_path(obj)
-
-        def create() -> None:
-            self.kube.create(path.rsplit("/", 1)[0], obj)
-            self.kube.merge_patch(f"{path}/status", running_status(pod_ip))
-
-        self._op(due, "created", create)
-
-    def _op(self, due: float, counter: str, call: Any) -> None:
+    def _replace(self, gone: dict[str, Any], new: dict[str, Any], pod_ip: str, due: float) -> None:
         late = time.monotonic() - due
+        path = Setup._pod_path(new)
         try:
-            call()
+            self.kube.delete(Setup._pod_path(gone), {"apiVersion": "v1", "kind": "DeleteOptions",
+                                                     "gracePeriodSeconds": 0})
+            with self.lock:
+                self.deleted += 1
+            self.kube.create(path.rsplit("/", 1)[0], new)
+            self.kube.merge_patch(f"{path}/status", running_status(pod_ip))
         except ApiError as exc:
             with self.lock:
                 self.errors += 1
             if self.errors <= 3:
-                print(f"  churn: {counter[:-1]} failed: {exc}", flush=True)
+                print(f"  churn: replacing {gone['metadata']['name']} failed: {exc}", flush=True)
             return
         with self.lock:
-            setattr(self, counter, getattr(self, counter) + 1)
+            self.created += 1
             self.late = max(self.late, late)
+
+
+def pods_per_node(kube: KubeClient) -> dict[str, int]:
+    """The hollow pods with an IP per node, as the API server has them now."""
+    counts: dict[str, int] = collections.Counter()
+    for obj in kube.get("/api/v1/pods", labelSelector="hollow=yes").get("items", []):
+        if (obj.get("status") or {}).get("podIP") and not obj["metadata"].get("deletionTimestamp"):
+            counts[obj["spec"]["nodeName"]] += 1
+    return dict(counts)
 
 
 class Isolations(Watcher):
@@ -289,13 +296,19 @@ class Isolations(Watcher):
 
 
 class Trials:
-    """Isolate one pod under churn: policy created -> its dispatch rule in its node's kernel."""
+    """Isolate one pod under churn: policy created -> its dispatch rule in its node's kernel.
 
-    def __init__(self, kube: KubeClient, setup: RangedSetup, agents: AgentNodes, count: int, seed: int = 7) -> None:
+    The trials' pods are pods of their own (``t<k>``, label ``app=trial``: no policy of the setup
+    selects them, at any size), each with a label no other pod has, for a policy to select exactly
+    it; they are spread over the nodes and never deleted by the churn."""
+
+    def __init__(self, kube: KubeClient, setup: RangedSetup, agents: AgentNodes, count: int) -> None:
         self.kube, self.setup, self.agents = kube, setup, agents
-        chosen = set(setup.selected)
-        unselected = [i for i in range(setup.pods) if i not in chosen]
-        self.pods = random.Random(seed).sample(unselected, min(count, len(unselected)))
+        self.pods = []
+        for k in range(count):
+            obj = pod(f"hollow-{k % NS_COUNT}", f"t{k}", f"hollow-{k % setup.nodes}", 0)
+            obj["metadata"]["labels"] = {"app": "trial", "hollow": "yes", "victim": f"v{k}"}
+            self.pods.append((obj, node_pod_ip(k % setup.nodes, TRIAL_ADDRESSES + k // setup.nodes)))
         self.took_ms: list[float] = []
         self.published_ms: list[float] = []
         self.floor_ms: list[float] = []
@@ -304,10 +317,18 @@ class Trials:
         self.policies = Watcher(kube, "/apis/networking.k8s.io/v1/networkpolicies")
         self.isolations = Isolations(kube)
 
-    def label(self) -> None:
-        """Give each trial's pod a label of its own (before the operator starts: no events later)."""
-        for k, i in enumerate(self.pods):
-            self.kube.merge_patch(Setup._pod_path(self.setup.pod_obj(i)), {"metadata": {"labels": {"victim": f"v{k}"}}})
+    def create(self) -> None:
+        """The trials' pods, running (before the operator starts: no events later)."""
+        for obj, pod_ip in self.pods:
+            path = Setup._pod_path(obj)
+            self.kube.create(path.rsplit("/", 1)[0], obj)
+            self.kube.merge_patch(f"{path}/status", running_status(pod_ip))
+
+    def add_to(self, per_node: dict[str, int]) -> dict[str, int]:
+        out = dict(per_node)
+        for obj, _ in self.pods:
+            out[obj["spec"]["nodeName"]] += 1
+        return out
 
     def pick_tool(self) -> str:
         """The ``-save`` of the backend the agents chose (the one holding PICKET chains)."""
@@ -318,9 +339,8 @@ class Trials:
         return self.tool
 
     def run(self, k: int) -> None:
-        i = self.pods[k]
-        obj = self.setup.pod_obj(i)
-        namespace, node, pod_ip = obj["metadata"]["namespace"], obj["spec"]["nodeName"], self.setup.ip(i)
+        obj, pod_ip = self.pods[k]
+        namespace, node = obj["metadata"]["namespace"], obj["spec"]["nodeName"]
         if dispatched(self.agents.save(node, self.tool), pod_ip):
             print(f"  trial {k}: {namespace}/{obj['metadata']['name']} already dispatched; skipped", flush=True)
             return
@@ -354,15 +374,18 @@ def summary(xs: list[float]) -> str:
     return f"median {statistics.median(good):.0f} ms, p99 {p99(good):.0f} ms (n={len(good)}/{len(xs)})"
 
 
-def measure_cpu(agents: AgentNodes, others: dict[str, int], seconds: float,
-                during: Any = None) -> tuple[dict[str, float], dict[str, float], float]:
-    """Cores of each agent and of ``others`` (name -> pid) over ``seconds`` (or while ``during`` runs)."""
-    a0, o0, t0 = agents.cpu(), {n: cpu_seconds(p) for n, p in others.items()}, time.monotonic()
-    if during is None:
-        time.sleep(seconds)
-    else:
-        during()
-    a1, o1, wall = agents.cpu(), {n: cpu_seconds(p) for n, p in others.items()}, time.monotonic() - t0
+CpuSnapshot = tuple[dict[str, float], dict[str, float], float]
+
+
+def snapshot(agents: AgentNodes, others: dict[str, int]) -> CpuSnapshot:
+    return agents.cpu(), {n: cpu_seconds(p) for n, p in others.items()}, time.monotonic()
+
+
+def cores_since(agents: AgentNodes, others: dict[str, int], before: CpuSnapshot) -> CpuSnapshot:
+    """Cores of each agent and of ``others`` (name -> pid) since ``before``, and the wall seconds."""
+    a1, o1, now = snapshot(agents, others)
+    a0, o0, t0 = before
+    wall = now - t0
     return {n: (a1[n] - a0[n]) / wall for n in a0}, {n: (o1[n] - o0[n]) / wall for n in o0}, wall
 
 
@@ -410,7 +433,7 @@ def run(args: argparse.Namespace, kube: KubeClient, deployment: Deployment, agen
     setup = RangedSetup(kube, args.pods, args.policies, args.nodes)
     setup.run()
     trials = Trials(kube, setup, agents, args.trials)
-    trials.label()
+    trials.create()
     agents.create()
     agents.start()
     waited = time.monotonic()
@@ -422,7 +445,7 @@ def run(args: argparse.Namespace, kube: KubeClient, deployment: Deployment, agen
     print(f"agents: {args.nodes} started, watching after {time.monotonic() - waited:.1f}s; RSS {agents.rss()}",
           flush=True)
 
-    want = setup.per_node
+    want = trials.add_to(setup.per_node)
     started = time.monotonic()
     operator = deployment.start_operator("picket-operator-0")
     published = applied_at = math.nan
@@ -448,43 +471,50 @@ def run(args: argparse.Namespace, kube: KubeClient, deployment: Deployment, agen
     pids = procs.pidfile_pids(deployment.lab.run_dir)
     others = {"operator": operator.pid, **{n: pids[n] for n in ("kube-apiserver", "etcd") if n in pids},
               "this benchmark (client, watchers, kernel polls)": os.getpid()}
-    idle, others_idle, _ = measure_cpu(agents, others, args.idle_seconds)
+    before = snapshot(agents, others)
+    time.sleep(args.idle_seconds)
+    idle, others_idle, _ = cores_since(agents, others, before)
     print(f"idle ({args.idle_seconds:.0f} s at steady state): agents {agent_cores(idle)}; cores of "
           f"{cores(others_idle)}", flush=True)
 
     churn = Churn(KubeClient(deployment.lab.kubeconfig, user_agent="picket-bench-churn", pool_size=WORKERS), setup,
-                  args.churn_rate, args.churn_seconds, set(trials.pods))
+                  args.churn_rate, args.churn_seconds)
     failed: list[BaseException] = []
+    measured: list[CpuSnapshot] = []
 
     def churning() -> None:
         try:
+            before = snapshot(agents, others)
             churn.run()
+            measured.append(cores_since(agents, others, before))
         except BaseException as exc:
             failed.append(exc)
             raise
 
     thread = threading.Thread(target=churning, daemon=True)
 
-    def during() -> None:
-        thread.start()
-        warmup = min(3.0, args.churn_seconds / 5)
-        span = max(0.0, args.churn_seconds - 2 * warmup)
-        t0 = time.monotonic()
-        for k in range(len(trials.pods)):
-            time.sleep(max(0.0, t0 + warmup + k * span / max(1, len(trials.pods)) - time.monotonic()))
-            trials.run(k)
-        thread.join()
-
-    per_agent, others_churn, wall = measure_cpu(agents, others, args.churn_seconds, during)
-    if failed:
-        raise SystemExit(f"the churn failed: {failed[0]!r}")
+    thread.start()
+    warmup = min(3.0, args.churn_seconds / 5)
+    span = max(0.0, args.churn_seconds - 3 * warmup)
+    t0 = time.monotonic()
+    for k in range(len(trials.pods)):
+        time.sleep(max(0.0, t0 + warmup + k * span / max(1, len(trials.pods)) - time.monotonic()))
+        trials.run(k)
+    thread.join()
+    if failed or not measured:
+        raise SystemExit(f"the churn failed: {failed[0]!r}" if failed else "the churn failed")
+    per_agent, others_churn, wall = measured[0]
+    achieved = churn.created / (churn.ended - churn.started)
+    scaled = statistics.mean(per_agent.values()) * args.churn_rate / achieved if achieved else math.nan
     under = sum(1 for t in trials.ended if t <= churn.ended)
     print(f"churn: {churn.created} pods created and {churn.deleted} deleted in {churn.ended - churn.started:.1f}s "
           f"({churn.created / (churn.ended - churn.started):.1f}/s each; asked {args.churn_rate}/s; "
-          f"{churn.errors} errors; an operation started at most {churn.late * 1000:.0f} ms after its turn)",
+          f"{churn.errors} errors; a replacement started at most {churn.late * 1000:.0f} ms after its turn)",
           flush=True)
     print(f"churn CPU over {wall:.1f}s (churn and trials): agents {agent_cores(per_agent)}; cores of "
           f"{cores(others_churn)}", flush=True)
+    print(f"churn CPU scaled linearly to the asked {args.churn_rate}/s: average per agent {scaled:.3f} cores "
+          f"({ratio(scaled, TARGET_AGENT_CORES)} < {TARGET_AGENT_CORES})", flush=True)
     print(f"isolate one pod under churn (policy created -> its dispatch rule in its node's kernel, polled every "
           f"{POLL * 1000:.0f} ms): {summary(trials.took_ms)}; of which until the CompiledNode binding it, seen by a "
           f"watch: {summary(trials.published_ms)}; floor (plain watcher of the policy) "
@@ -492,6 +522,7 @@ def run(args: argparse.Namespace, kube: KubeClient, deployment: Deployment, agen
           f"{under} of {len(trials.took_ms)} trials ended before the churn did", flush=True)
 
     t0 = time.monotonic()
+    want = pods_per_node(kube)
     settled = wait_until(lambda: applied(kube, want), 600, interval=0.5)
     print(f"after the churn: every agent applied the final state {'' if settled else 'NOT '}within "
           f"{time.monotonic() - t0:.1f}s; operator RSS {rss_mb(operator.pid):.0f} MB; agents' RSS {agents.rss()}; "
