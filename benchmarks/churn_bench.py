@@ -22,12 +22,14 @@ would try to make every pod bound to it real. Measured in one run:
 2. idle: the agents' CPU over ``--idle-seconds`` at steady state (resyncs only);
 3. churn: ``--churn-rate`` pod creates AND as many deletes per second for ``--churn-seconds``
    (each delete removes an existing pod, each create adds its replacement: same namespace,
-   labels and node, a new name and a new IP; grace period 0, as there is no kubelet): the
+   labels and node, a new name and a new IP; grace period 0, as there is no kubelet; a fixed
+   window, see ``Churn``, the rate achieved printed): the
    agents' CPU (their own plus their waited-for children's, e.g. ``ip6tables-restore``) divided
    by the wall time = cores, per agent and in total, and the operator's; the rates achieved;
 4. isolate-one-pod under the churn, ``--trials`` times spread over the churn: a NetworkPolicy
-   (deny all ingress) selecting one pod (a pod no other policy selects, labelled beforehand so
-   that exactly it is selected), from the client's create request until its node's kernel has
+   (deny all ingress) selecting one pod (one of the trials' own pods, made with the setup: no
+   setup policy selects them, and each has a label of its own for the policy to select exactly
+   it), from the client's create request until its node's kernel has
    the pod's dispatch rule (``-d <ip>/32 ... PICKET-TIER-...``, polled with ``iptables-save``
    every ~50 ms inside that node's namespace), against a plain watcher seeing the policy's
    event (the floor); median, p99, ratio;
