@@ -33,6 +33,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -53,11 +54,13 @@ def rss_mb(pid: int) -> float:
     return math.nan
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (on a shared machine a steadier figure than wall time)."""
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU time of a process (on a shared machine a steadier figure than wall time);
+    with ``children``, also that of its children it has waited for (e.g. ``ip6tables-restore`` runs)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def node(name: str) -> dict[str, Any]:
@@ -84,6 +87,12 @@ def pod_ip(i: int) -> str:
     return f"10.{100 + i // 65536}.{(i // 256) % 256}.{i % 256}"
 
 
+def running_status(ip: str) -> dict[str, Any]:
+    """What a kubelet would report for a started pod (the body of a ``pods/status`` merge patch)."""
+    return {"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+                       "conditions": [{"type": "Ready", "status": "True"}]}}
+
+
 class Setup:
     def __init__(self, kube: KubeClient, pods: int, policies: int, nodes: int) -> None:
         self.kube, self.pods, self.policies, self.nodes = kube, pods, policies, nodes
@@ -91,18 +100,15 @@ class Setup:
 
     def run(self) -> None:
         started = time.monotonic()
-        self._each([node(f"hollow-{n}") for n in range(self.nodes)], lambda o: f"/api/v1/nodes/{o['metadata']['name']}")
+        self._each([self.node_obj(n) for n in range(self.nodes)], lambda o: f"/api/v1/nodes/{o['metadata']['name']}")
         self._each([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"hollow-{n}"}}
                     for n in range(NS_COUNT)], lambda o: f"/api/v1/namespaces/{o['metadata']['name']}")
-        self._each([pod(f"hollow-{i % NS_COUNT}", f"p{i}", f"hollow-{i % self.nodes}", i % self.apps)
-                    for i in range(self.pods)], self._pod_path)
+        self._each([self.pod_obj(i) for i in range(self.pods)], self._pod_path)
         print(f"setup: {self.nodes} hollow nodes, {self.pods} pods created after "
               f"{time.monotonic() - started:.0f}s", flush=True)
 
         def running(i: int) -> None:
-            status = {"status": {"phase": "Running", "podIP": pod_ip(i), "podIPs": [{"ip": pod_ip(i)}],
-                                 "conditions": [{"type": "Ready", "status": "True"}]}}
-            self.kube.merge_patch(f"{self._pod_path(self.pod_obj(i))}/status", status)
+            self.kube.merge_patch(f"{self._pod_path(self.pod_obj(i))}/status", running_status(self.ip(i)))
 
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(running, range(self.pods)))
@@ -118,8 +124,20 @@ class Setup:
         chosen = {(i % NS_COUNT, i % self.apps) for i in range(self.policies)}
         return [i for i in range(self.pods) if (i % NS_COUNT, i % self.apps) in chosen]
 
+    @property
+    def per_node(self) -> dict[str, int]:
+        """Pods per hollow node (pod i is on node i % nodes): what steady state publishes."""
+        return {f"hollow-{n}": len(range(n, self.pods, self.nodes)) for n in range(self.nodes)}
+
     def pod_obj(self, i: int) -> dict[str, Any]:
         return pod(f"hollow-{i % NS_COUNT}", f"p{i}", f"hollow-{i % self.nodes}", i % self.apps)
+
+    def node_obj(self, n: int) -> dict[str, Any]:
+        return node(f"hollow-{n}")
+
+    def ip(self, i: int) -> str:
+        """Pod ``i``'s IP (set through ``pods/status``)."""
+        return pod_ip(i)
 
     @staticmethod
     def _pod_path(o: dict[str, Any]) -> str:
@@ -158,12 +176,16 @@ class Watcher:
                     meta = obj.get("metadata") or {}
                     rv = str(meta.get("resourceVersion", rv))
                     if ev.get("type") != "BOOKMARK" and meta.get("name"):
-                        with self.lock:
-                            self.changes.append((time.time(), str(meta["name"])))
+                        self.record(time.time(), obj)
             except ApiError as exc:
                 if exc.status == 0:  # the lab went away
                     return
                 rv = ""
+
+    def record(self, when: float, obj: dict[str, Any]) -> None:
+        """Note one change (here: the object's name; a subclass may note something finer)."""
+        with self.lock:
+            self.changes.append((when, str(obj["metadata"]["name"])))
 
     def first_after(self, t0: float, name: str, timeout: float = 30) -> float:
         deadline = time.time() + timeout
@@ -197,6 +219,34 @@ def p99(xs: list[float]) -> float:
     return v[max(0, math.ceil(0.99 * len(v)) - 1)]
 
 
+@contextlib.contextmanager
+def hollow_lab(keep: bool, hollow_nodes: int) -> Iterator[tuple[Lab, KubeClient, Deployment]]:
+    """The lab with manifests/ applied (brought up with one node if none ran) and a ``Deployment``.
+
+    On leaving, picket's processes are stopped and the lab is left as found: taken down if it was
+    brought up here, else the hollow namespaces and nodes are deleted; ``keep`` leaves everything."""
+    try:
+        lab, brought_up = Lab.current(), False
+    except LabNotRunning:
+        lifecycle.up(1, lambda m: print(f"  {m}", flush=True))
+        lab, brought_up = Lab.current(), True
+    kube = KubeClient(lab.kubeconfig, user_agent="picket-bench", pool_size=32)
+    deployment = Deployment(lab)
+    try:
+        apply_manifests(lab, lambda m: print(f"  {m}", flush=True))
+        yield lab, kube, deployment
+    finally:
+        deployment.stop()
+        if not keep:
+            if brought_up:
+                lifecycle.down(lambda m: None)
+            else:
+                for path in [*(f"/api/v1/namespaces/hollow-{n}" for n in range(NS_COUNT)),
+                             *(f"/api/v1/nodes/hollow-{n}" for n in range(hollow_nodes))]:
+                    with contextlib.suppress(ApiError):
+                        kube.delete(path)
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--pods", type=int, default=50000)
@@ -205,18 +255,10 @@ def main(argv: list[str]) -> int:
     p.add_argument("--trials", type=int, default=100)
     p.add_argument("--keep", action="store_true")
     args = p.parse_args(argv)
-    try:
-        lab, brought_up = Lab.current(), False
-    except LabNotRunning:
-        lifecycle.up(1, lambda m: print(f"  {m}", flush=True))
-        lab, brought_up = Lab.current(), True
-    kube = KubeClient(lab.kubeconfig, user_agent="picket-bench", pool_size=32)
-    apply_manifests(lab, lambda m: print(f"  {m}", flush=True))
-    deployment = Deployment(lab)
-    try:
+    with hollow_lab(args.keep, args.nodes) as (lab, kube, deployment):
         setup = Setup(kube, args.pods, args.policies, args.nodes)
         setup.run()
-        want = {f"hollow-{n}": len(range(n, args.pods, args.nodes)) for n in range(args.nodes)}
+        want = setup.per_node
         started = time.monotonic()
         operator = deployment.start_operator("picket-operator-0")
 
@@ -260,16 +302,6 @@ def main(argv: list[str]) -> int:
         print(f"API writes per single-pod event (operator only; an agent adds one status report): median "
               f"{statistics.median(per_event):.1f}, max {max(per_event):.1f}", flush=True)
         print(f"operator RSS at the end: {rss_mb(operator.pid):.0f} MB", flush=True)
-    finally:
-        deployment.stop()
-        if not args.keep:
-            if brought_up:
-                lifecycle.down(lambda m: None)
-            else:
-                for path in [*(f"/api/v1/namespaces/hollow-{n}" for n in range(NS_COUNT)),
-                             *(f"/api/v1/nodes/hollow-{n}" for n in range(args.nodes))]:
-                    with contextlib.suppress(ApiError):
-                        kube.delete(path)
     return 0
 
 

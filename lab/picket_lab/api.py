@@ -136,10 +136,12 @@ class Lab:
         return token_kubeconfig(path, api_url(), self.ca_cert, reply["status"]["token"], f"{namespace}-{sa_name}")
 
     def spawn(self, name: str, argv: Sequence[str], node: str | None = None,
-              env: Mapping[str, str] | None = None) -> Spawned:
+              env: Mapping[str, str] | None = None, netns: str | None = None) -> Spawned:
+        """Start ``argv`` in ``node``'s namespace, or in ``netns`` (one the caller made, e.g. a
+        benchmark's stand-in node), or else in the root namespace."""
         if not _NAME.match(name):
             raise LabError(f"spawn name {name!r} must be letters, digits, '.', '_' or '-'")
-        netns = self.node_netns(node) if node is not None else None
+        netns = self.node_netns(node) if node is not None else netns
         started = procs.start(self.layout.root, f"spawn-{name}", argv, netns=netns, env=env)
         return Spawned(name, started.pid, started.log, procs.pidfile(self.layout.root, started.name))
 

@@ -118,11 +118,22 @@ class Deployment:
         return self.operators[name]
 
     def start_agents(self, *extra: str) -> None:
-        kc = self.lab.service_account_kubeconfig(SYSTEM_NAMESPACE, "picket-agent")
+        kc = self.agent_kubeconfig()
         for node in self.lab.nodes:
-            argv = picket_argv("agent", "--kubeconfig", str(kc), "--node", node, "--metrics-port", "9091",
-                               "--log-drops", *extra)
-            self.agents[node] = self.lab.spawn(f"picket-agent-{node}", argv, node=node, env=picket_env())
+            self.start_agent(node, kc, *extra)
+
+    def agent_kubeconfig(self) -> Path:
+        """A kubeconfig with a fresh token of the agents' ServiceAccount."""
+        return self.lab.service_account_kubeconfig(SYSTEM_NAMESPACE, "picket-agent")
+
+    def start_agent(self, node: str, kubeconfig: Path, *extra: str, netns: str | None = None) -> Spawned:
+        """The agent of ``node``, in that lab node's namespace, or in ``netns`` for a node that is
+        not the lab's (a benchmark's hollow node with a namespace of its own)."""
+        argv = picket_argv("agent", "--kubeconfig", str(kubeconfig), "--node", node, "--metrics-port", "9091",
+                           "--log-drops", *extra)
+        where = {"netns": netns} if netns is not None else {"node": node}
+        self.agents[node] = self.lab.spawn(f"picket-agent-{node}", argv, env=picket_env(), **where)
+        return self.agents[node]
 
     def check_alive(self) -> list[str]:
         """Names of spawned processes that died (a crash, or a missing permission)."""

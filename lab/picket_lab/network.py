@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from picket_lab.shell import LabError, ip, ip_batch, sysctl_in
@@ -89,7 +90,15 @@ def remove_all() -> list[str]:
     for name in order:
         if ip("netns", "del", name, check=False).returncode == 0:
             removed.append(f"netns {name}")
-    if root_link_exists():
-        ip("link", "del", ROOT_LINK)
-        removed.append(f"link {ROOT_LINK}")
+    deadline = time.monotonic() + 30
+    while root_link_exists():
+        # Deleting pkt-lab destroys the link's peer, and the link with it, asynchronously (later on a
+        # loaded machine, with many links on the bridge): it can vanish between the check and the
+        # delete ("Cannot find device"). Deleted here or gone by itself, either way it is gone.
+        if ip("link", "del", ROOT_LINK, check=False).returncode == 0:
+            removed.append(f"link {ROOT_LINK}")
+            break
+        if time.monotonic() > deadline:
+            ip("link", "del", ROOT_LINK)  # raises, with ip's message
+        time.sleep(0.2)
     return removed
