@@ -450,5 +450,14 @@ class Compiled:
 
 def stable_hash(value: Any, length: int = 16) -> str:
     """A short, deterministic hash of a JSON-able value (base32, lowercase, no padding)."""
-    blob = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-    return base64.b32encode(hashlib.sha256(blob).digest()).decode().rstrip("=").lower()[:length]
+    return text_hash(canonical_json(value), length)
+
+
+def canonical_json(value: Any) -> str:
+    """The text ``stable_hash`` hashes: sorted keys, no spaces."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def text_hash(text: str, length: int = 16) -> str:
+    """``stable_hash`` of a value whose ``canonical_json`` is ``text``."""
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode().rstrip("=").lower()[:length]

@@ -35,7 +35,6 @@ Chain layout (filter table; README.md's agent section draws it):
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import socket
 from collections.abc import Mapping
@@ -51,7 +50,8 @@ from picket.model import (
     PeerSetKind,
     Rule,
     RuleSet,
-    stable_hash,
+    canonical_json,
+    text_hash,
 )
 from picket_agent.rendering import dispatch, naming
 from picket_agent.rendering.desired import (
@@ -68,20 +68,27 @@ from picket_agent.rendering.tiers import TierRenderer
 __all__ = ["Desired", "DropReason", "RenderSettings", "SetSpec", "render"]
 
 def endpoint_version(er: EndpointRules) -> str:
-    """A digest of everything the renderer reads from ``er`` (the agent reports it as applied).
+    """``stable_hash(er.to_dict())``: what the agent reports applied, compared with the version an
+    operator published (a CompiledEndpoint's ``spec.version``, the per-pod form) and with the
+    CompiledNode's rows, so it must stay exactly that hash.
 
-    Rule sets are digested once per distinct rule set, not per endpoint: published rule sets are
-    content-addressed and shared by every endpoint bound to them (``published``), so a policy
-    over a 1,000-pod namespace costs one digest. ``repr`` of the frozen model is its complete,
-    deterministic text (strings quoted, enums by value), about 10x cheaper than ``to_dict`` and
-    JSON; the digest only has to be equal for equal rules within a run of the agent."""
-    rule_sets = (er.ingress, er.egress, er.staged_ingress, er.staged_egress)
-    return stable_hash([repr(er.endpoint), *(_rule_set_digest(rs) for rs in rule_sets)])
+    Computed without serialising every rule again: each distinct rule set's canonical JSON is made
+    once (published rule sets are content-addressed and shared by every endpoint bound to them,
+    ``published``, so a policy over a 1,000-pod namespace costs one), and the endpoint's JSON is
+    assembled around them in ``canonical_json``'s key order."""
+    fields = {"egress": er.egress, "ingress": er.ingress}
+    if er.staged_egress is not None:
+        fields["stagedEgress"] = er.staged_egress
+    if er.staged_ingress is not None:
+        fields["stagedIngress"] = er.staged_ingress
+    parts = {name: _rule_set_json(rule_set) for name, rule_set in fields.items()}
+    parts["endpoint"] = canonical_json(er.endpoint.to_dict())
+    return text_hash("{" + ",".join(f'"{name}":{parts[name]}' for name in sorted(parts)) + "}")
 
 
 @lru_cache(maxsize=8192)
-def _rule_set_digest(rule_set: RuleSet | None) -> str:
-    return "" if rule_set is None else hashlib.sha256(repr(rule_set).encode()).hexdigest()
+def _rule_set_json(rule_set: RuleSet | None) -> str:
+    return "null" if rule_set is None else canonical_json(rule_set.to_dict())
 
 
 DEFAULT_SETTINGS = RenderSettings()

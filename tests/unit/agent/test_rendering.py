@@ -349,3 +349,19 @@ def test_a_rule_shared_by_endpoints_is_followed_by_each_of_them_in_the_render_ca
     assert render(after, cache=cache) == fresh
     names = {m.params[0].values[0] for c in fresh.chains.values() for r in c for m in r.matches if m.name == "set"}
     assert names == {naming.set_name("peers", PeerSetKind.NET.value)}, names
+
+
+def test_endpoint_version_is_the_stable_hash_of_the_endpoint_rules() -> None:
+    """The version the agent reports applied is compared with versions operators published (a
+    CompiledEndpoint's ``spec.version`` is ``stable_hash`` of its rules): the renderer's faster,
+    memoised computation must give exactly that hash, staged rule sets and hosts included (the
+    lab's migration test caught a version that was merely deterministic)."""
+    from picket.model import EndpointRules, stable_hash
+    from picket_agent.rendering.renderer import endpoint_version
+
+    ers = [er for make in GOLDEN_STATES.values() for er in make().endpoints.values()]
+    staged = k8s(ING, ("NetworkPolicy x/s", (rule(proto=Protocol.TCP, port=("81",)),)))
+    ers.append(EndpointRules(pod("x/s", "10.244.1.9", "n1", "fd00::9"), staged_ingress=staged, staged_egress=staged))
+    assert len(ers) >= 5
+    for er in ers:
+        assert endpoint_version(er) == stable_hash(er.to_dict()), er.endpoint.key
