@@ -139,8 +139,8 @@ def _model_rule(plan: RulePlan, view: PodView | None) -> Rule | None:
         # Ingress: "a named port ... is resolved against the selected (receiving) pod" by name AND
         # protocol. A name the pod does not declare matches nothing.
         if view is not None and rule.protocol is not None:
-            numbers = {view.resolve(name, rule.protocol) for name in rule.named_ports}
-            ports = tuple(sorted(set(ports) | {PortRange(n, n) for n in numbers if n is not None}))
+            numbers = {n for name in rule.named_ports for n in view.resolve_all(name, rule.protocol)}
+            ports = tuple(sorted(set(ports) | {PortRange(n, n) for n in numbers}))
         if not ports:
             return None
     return Rule(

@@ -80,11 +80,14 @@ class PodView:
         return Endpoint(self.kind, self.namespace, self.name, self.node, self.ips, self.interface)
 
     def resolve(self, name: str, protocol: Protocol) -> int | None:
-        """The number of this pod's container port ``name`` with ``protocol`` (None: no such port)."""
-        for p in self.named_ports:
-            if p.name == name and p.protocol is protocol:
-                return p.port
-        return None
+        """The (lowest) number of this pod's container port ``name`` with ``protocol`` (None: no such port)."""
+        numbers = self.resolve_all(name, protocol)
+        return numbers[0] if numbers else None
+
+    def resolve_all(self, name: str, protocol: Protocol) -> tuple[int, ...]:
+        """Every number this pod declares as container port ``name`` with ``protocol``: a name is
+        unique within a container, but two containers may both declare it."""
+        return tuple(p.port for p in self.named_ports if p.name == name and p.protocol is protocol)
 
 
 @dataclass(frozen=True)

@@ -335,8 +335,7 @@ class Workbench:
                             found[(proto, number)] = None
                         elif isinstance(number, str):
                             for view in self.views.values():
-                                resolved = view.resolve(number, proto)
-                                if resolved is not None:
+                                for resolved in view.resolve_all(number, proto):
                                     found[(proto, resolved)] = None
         if not found:  # a policy without ports (deny-all, allow-all): the affected pods' own ports
             for key in changed:

@@ -197,3 +197,17 @@ def test_equal_selectors_share_one_peer_set() -> None:
     assert rules_a is not None
     used = [r.peers for p in rules_a.tiers[0].policies for r in p.rules]
     assert used[0] == used[1]
+
+
+def test_an_ingress_named_port_declared_by_two_containers_allows_both_numbers() -> None:
+    # Kubernetes rejects a port name twice in ONE container, not in two: a sidecar may name its
+    # port "http" too. The name then stands for every such port of the pod (as for egress, and as
+    # the oracle says); found by the oracle property test, which resolved only the first.
+    pod = make_pod("x", "a", "10.0.1.1", {"pod": "a"}, (("http", 80, "TCP"),))
+    pod["spec"]["containers"].append({"name": "sidecar", "ports": [{"name": "http", "containerPort": 8080}]})
+    objects = [make_ns("x", {"ns": "x"}), pod, make_pod("x", "b", "10.0.1.2", {"pod": "b"}),
+               make_policy("x", pod_selector=POD_A, ingress=[{"ports": [{"port": "http"}]}])]
+    compiled, oracle = compile_cluster(objects), Oracle(objects)
+    for port, expected in ((80, True), (8080, True), (81, False)):
+        assert oracle.allowed("x/b", "x/a", port, "TCP") is expected
+        assert compiled_allows(compiled, "x/b", "x/a", port, "TCP") is expected, port
