@@ -26,7 +26,7 @@ import ipaddress
 import struct
 from collections.abc import Callable
 
-from picket_agent.rendering.iptrules import IptRule, Match
+from picket_agent.rendering.iptrules import IptRule, Match, kernel_comment
 
 # struct ipt_entry: ipt_ip (src dst smsk dmsk, 4 interface arrays, proto flags invflags),
 # nfcache, target_offset, next_offset, comefrom, counters (pcnt, bcnt).
@@ -69,7 +69,7 @@ def header(rule: IptRule, target_offset: int, next_offset: int) -> bytes:
 
 
 def comment_match(text: str) -> bytes:
-    data = text.encode()[:255]
+    data = kernel_comment(text).encode()  # at most 255 bytes, as the rule's text has it
     return _COMMENT.pack(_COMMENT.size, b"comment", 0, data)
 
 

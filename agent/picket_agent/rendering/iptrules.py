@@ -31,6 +31,18 @@ def quote(value: str) -> str:
 
 
 _ESCAPED = frozenset("\\\"'")
+COMMENT_MAX = 255  # bytes of a comment the kernel keeps (xt_comment_info: 256 with the NUL)
+
+
+def kernel_comment(text: str) -> str:
+    """``text`` as the kernel holds it: at most ``COMMENT_MAX`` bytes of UTF-8, cut at a character.
+
+    A longer comment (a 253-character policy name in a rule's comment) is truncated by the
+    kernel; the rule's text and its packed bytes must both be of what the kernel keeps, or
+    ``iptables-save`` never reads back what was rendered."""
+    if len(text) * 4 <= COMMENT_MAX:
+        return text
+    return text.encode()[:COMMENT_MAX].decode(errors="ignore")
 
 
 @dataclass(frozen=True)
@@ -93,7 +105,7 @@ class IptRule:
             parts.append(("! " if self.not_protocol else "") + f"-p {self.protocol}")
         parts += [m.text() for m in self.matches]
         if self.comment:
-            parts.append(f"-m comment --comment {quote(self.comment)}")
+            parts.append(f"-m comment --comment {quote(kernel_comment(self.comment))}")
         parts.append(f"{'-g' if self.goto else '-j'} {self.target}")
         parts += [p.text() for p in self.target_params]
         return " ".join(parts)
