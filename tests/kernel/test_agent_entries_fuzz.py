@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from picket.model import Direction
+from tests.kernel.entries_fuzz import MUTATIONS
 from tests.kernel.netns_topology import ENV, REPO, Topology, sh
 from tests.unit.agent.agent_builders import compiled, ep, k8s, pod, rule
 
@@ -45,7 +46,7 @@ def in_fresh_node(*argv: str, timeout: float = 600, input: str | None = None) ->
 SHAPES = {
     "p:tcp", "p:udp", "p:sctp", "p:icmp", "p:!tcp", "p:!udp", "p:!sctp", "p:!icmp", "p:",
     "m:tcp", "m:udp", "m:sctp", "m:multiport", "m:multiport!", "m:set", "m:set!", "m:conntrack", "m:conntrack!",
-    "set:src", "set:dst", "set:dst,dst", "multiport>1", "range",
+    "set:src", "set:dst", "set:dst,dst", "set:src,dst", "multiport>1", "range",
     "goto", "nflog", "nflog+matches", "src/32", "dst/32", "src/cidr", "dst/cidr", "in", "out", "in+", "out+",
     "comment>255", "comment-quoted",
 }
@@ -59,7 +60,7 @@ def test_fuzzed_states_assemble_read_back_and_drift_like_the_kernel_says() -> No
     assert not missing, (missing, summary)
     assert summary["examples with counters"] == summary["examples"]
     assert summary["owned rules with counters"] > 0
-    for kind in ("insert", "delete", "replace comment", "replace src", "replace verdict", "replace goto"):
+    for kind in ("insert", "delete", *(f"replace {what}" for what in MUTATIONS)):
         assert summary.get(f"drift {kind}"), (kind, summary)
 
 
