@@ -46,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from picket.model import (
@@ -426,8 +426,11 @@ def main() -> None:
     examples = int(os.environ.get("PICKET_FUZZ_EXAMPLES", "100"))
     run = Run(tempfile.mkdtemp(prefix="pkt-agf-"))
 
+    shrink = os.environ.get("PICKET_FUZZ_SHRINK", "1") != "0"  # 0: report the first failure as found (faster)
+    phases = [p for p in Phase if shrink or p is not Phase.shrink]
+
     @settings(max_examples=examples, deadline=None, derandomize=True, database=None, print_blob=False,
-              suppress_health_check=list(HealthCheck))
+              suppress_health_check=list(HealthCheck), phases=phases)
     @given(states(), st.data())
     def fuzz(state: tuple[Compiled, RenderSettings], data: st.DataObject) -> None:
         run.example(*state, data)
