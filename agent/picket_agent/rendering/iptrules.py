@@ -4,9 +4,10 @@
 objects. ``IptRule.text()`` prints it exactly as ``iptables-legacy-save`` prints the same rule
 read back from the kernel (field order ``-s -d -i -o -p``, then matches in order, then the
 comment, then ``-j``/``-g``; addresses as ``a.b.c.d/32`` or ``fd00::1/128``; strings quoted unless they are plain
-``[A-Za-z0-9_-]``). That identity is what makes the diff exact: desired and actual chains are
-compared line by line, so a no-op resync writes nothing. A kernel test round-trips every rule
-shape the renderer emits to keep the two in step.
+``[A-Za-z0-9_-]``; a comment as the kernel keeps it, ``kernel_comment``). That identity is what
+makes the diff exact: desired and actual chains are compared line by line, so a no-op resync
+writes nothing. Kernel tests round-trip every rule shape the renderer emits, and random states
+(``test_agent_entries_fuzz``), to keep the two in step.
 
 ``parse_save`` reads ``iptables-save -c`` output of one table into chains of (counters, text).
 Pure: no kernel access here.
