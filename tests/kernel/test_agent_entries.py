@@ -5,7 +5,8 @@ that python-iptables parsed once. Inside a throwaway node namespace (set matches
 kernel's ipset index, so the sets must exist), every rule of a state with every rule shape the
 renderer emits is built both ways and the bytes must be identical. ``read_if_holding`` (the
 resync's byte comparison, ``tableblob``) must agree with ``iptables-legacy-save`` on every owned
-rule and counter, and must give up (None) when someone changed one of our chains.
+rule and counter, and must give up (None) when someone changed one of our chains. The same
+properties are fuzzed over random states in ``test_agent_entries_fuzz.py``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ first apply. An entry is a fixed header (``struct ipt_ip``, offsets, counters: 1
 matches (``xt_entry_match`` header + data, each 8-aligned) and the target. ``assemble`` packs:
 
 * the header from the rule's addresses, interfaces, protocol and goto flag;
-* the comment match (``xt_comment_info``: the text in 256 bytes, one per rule: never cached);
+* the comment match (``xt_comment_info``: the text in 256 bytes, one per rule: never cached; a
+  longer text is cut to the 255 bytes the kernel keeps, ``iptrules.kernel_comment``, as the
+  rule's text has it);
 * the targets the renderer emits: standard verdicts and jumps/gotos to our chains
   (``xt_standard_target`` carrying the label; libiptc maps it at commit) and NFLOG
   (``xt_nflog_info``, packed here because python-iptables corrupts its heap parsing NFLOG
@@ -15,9 +17,13 @@ matches (``xt_entry_match`` header + data, each 8-aligned) and the target. ``ass
   ``dataplane`` implements by letting python-iptables parse that match ONCE per distinct text
   (per ipset generation for set matches: they carry the kernel's set index).
 
-Pure (struct only). ``dataplane`` appends the result to its python-iptables table handle. A
-kernel test checks that assembled entries equal python-iptables' own, byte for byte, for every
-rule shape the renderer emits.
+Pure (struct only). ``dataplane`` appends the result to its python-iptables table handle.
+Kernel tests check that assembled entries equal python-iptables' own, byte for byte: for a fixed
+state with every rule shape the renderer emits (``test_agent_entries``), and fuzzed
+(``test_agent_entries_fuzz``: Hypothesis draws random compiled states, and for every rendered
+rule the bytes must equal python-iptables' build and, once applied, ``iptables-legacy-save``
+must read back exactly the rule's text; NFLOG targets, which python-iptables cannot build, are
+checked by that read-back and the byte-compared verify).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import ipaddress
 import struct
 from collections.abc import Callable
 
-from picket_agent.rendering.iptrules import IptRule, Match
+from picket_agent.rendering.iptrules import IptRule, Match, kernel_comment
 
 # struct ipt_entry: ipt_ip (src dst smsk dmsk, 4 interface arrays, proto flags invflags),
 # nfcache, target_offset, next_offset, comefrom, counters (pcnt, bcnt).
@@ -69,7 +75,7 @@ def header(rule: IptRule, target_offset: int, next_offset: int) -> bytes:
 
 
 def comment_match(text: str) -> bytes:
-    data = text.encode()[:255]
+    data = kernel_comment(text).encode()  # at most 255 bytes, as the rule's text has it
     return _COMMENT.pack(_COMMENT.size, b"comment", 0, data)
 
 

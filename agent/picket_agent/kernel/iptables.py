@@ -28,7 +28,7 @@ from typing import Any
 from picket_agent.kernel import entries, tableblob
 from picket_agent.rendering import naming
 from picket_agent.rendering.diffing import TablePlan
-from picket_agent.rendering.iptrules import IptRule, Match, SavedTable, parse_save
+from picket_agent.rendering.iptrules import IptRule, Match, SavedTable, kernel_comment, parse_save
 
 LOCK_PATH = "/run/xtables.lock"
 SAVE = "iptables-legacy-save"
@@ -202,7 +202,7 @@ class IptablesIO:
             for p in m.params:
                 match.parse(p.option, (["!"] if p.negated else []) + list(p.values))
         if spec.comment:
-            rule.create_match("comment").comment = spec.comment
+            rule.create_match("comment").comment = kernel_comment(spec.comment)
         return rule
 
     def forget_sets(self, names: set[str]) -> None:

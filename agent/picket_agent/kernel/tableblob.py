@@ -15,6 +15,13 @@ ACCEPT/DROP/RETURN and otherwise the offset of the first rule of the chain it ju
 offsets, the matches, and the target by label (standard) or by bytes (NFLOG); counters and
 kernel bookkeeping (``nfcache``, ``comefrom``) left out. ``entries`` builds the same key for the
 rules we would write.
+
+Fuzzed against the kernel (``tests/kernel/test_agent_entries_fuzz.py``): for random compiled
+states, after an apply (with foreign rules in FORWARD and counted packets) the quick verify must
+read the same owned rules and counters as ``iptables-legacy-save``, and after one random change
+made with ``iptables-legacy`` in a picket chain (a rule inserted, deleted, or replaced by a copy
+differing in one field: a port, the comment, an address, the interface, the protocol, the
+verdict, goto/jump) it must give up.
 """
 
 from __future__ import annotations

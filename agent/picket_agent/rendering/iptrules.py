@@ -4,9 +4,10 @@
 objects. ``IptRule.text()`` prints it exactly as ``iptables-legacy-save`` prints the same rule
 read back from the kernel (field order ``-s -d -i -o -p``, then matches in order, then the
 comment, then ``-j``/``-g``; addresses as ``a.b.c.d/32`` or ``fd00::1/128``; strings quoted unless they are plain
-``[A-Za-z0-9_-]``). That identity is what makes the diff exact: desired and actual chains are
-compared line by line, so a no-op resync writes nothing. A kernel test round-trips every rule
-shape the renderer emits to keep the two in step.
+``[A-Za-z0-9_-]``; a comment as the kernel keeps it, ``kernel_comment``). That identity is what
+makes the diff exact: desired and actual chains are compared line by line, so a no-op resync
+writes nothing. Kernel tests round-trip every rule shape the renderer emits, and random states
+(``test_agent_entries_fuzz``), to keep the two in step.
 
 ``parse_save`` reads ``iptables-save -c`` output of one table into chains of (counters, text).
 Pure: no kernel access here.
@@ -31,6 +32,18 @@ def quote(value: str) -> str:
 
 
 _ESCAPED = frozenset("\\\"'")
+COMMENT_MAX = 255  # bytes of a comment the kernel keeps (xt_comment_info: 256 with the NUL)
+
+
+def kernel_comment(text: str) -> str:
+    """``text`` as the kernel holds it: at most ``COMMENT_MAX`` bytes of UTF-8, cut at a character.
+
+    A longer comment (a 253-character policy name in a rule's comment) is truncated by the
+    kernel; the rule's text and its packed bytes must both be of what the kernel keeps, or
+    ``iptables-save`` never reads back what was rendered."""
+    if len(text) * 4 <= COMMENT_MAX:
+        return text
+    return text.encode()[:COMMENT_MAX].decode(errors="ignore")
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,7 @@ class IptRule:
             parts.append(("! " if self.not_protocol else "") + f"-p {self.protocol}")
         parts += [m.text() for m in self.matches]
         if self.comment:
-            parts.append(f"-m comment --comment {quote(self.comment)}")
+            parts.append(f"-m comment --comment {quote(kernel_comment(self.comment))}")
         parts.append(f"{'-g' if self.goto else '-j'} {self.target}")
         parts += [p.text() for p in self.target_params]
         return " ".join(parts)

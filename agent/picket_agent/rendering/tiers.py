@@ -114,8 +114,9 @@ class TierRenderer:
         return IptRule(chain, goto=True)
 
     def _nflog(self, prefix: str) -> IptRule:
-        group = str(self.settings.nflog_group)
-        params = (Param("nflog-prefix", (prefix,), string=True), Param("nflog-group", (group,)))
+        group = self.settings.nflog_group  # group 0 is the kernel's default: iptables-save prints none
+        params = (Param("nflog-prefix", (prefix,), string=True),
+                  *((Param("nflog-group", (str(group),)),) if group else ()))
         return IptRule("NFLOG", target_params=params)
 
     def _log_rules(self, index: int, position: str, alternatives: list[Alternative], comment: str) -> list[IptRule]:

@@ -149,3 +149,22 @@ def test_loop_run_stops_and_syncs_submissions() -> None:
     loop.wake()
     thread.join(timeout=5)
     assert applier.applied and not thread.is_alive()
+
+
+def test_a_rules_text_has_the_comment_and_nflog_group_as_iptables_save_reads_them_back() -> None:
+    """Found by fuzzing against the kernel (``tests/kernel/test_agent_entries_fuzz.py``): the kernel
+    keeps 255 bytes of a comment, and iptables-save prints no ``--nflog-group`` for group 0."""
+    from picket_agent.kernel import entries
+    from picket_agent.rendering.desired import RenderSettings
+    from picket_agent.rendering.iptrules import IptRule
+
+    long = IptRule("RETURN", comment="NetworkPolicy ns/" + "a" * 250)
+    assert long.text() == '-m comment --comment "NetworkPolicy ns/' + "a" * 238 + '" -j RETURN'
+    assert entries.comment_match(long.comment)[32:] == b"NetworkPolicy ns/" + b"a" * 238 + b"\0"
+    wide = IptRule("RETURN", comment="é" * 200)  # cut at a character, never inside one
+    assert wide.text() == '-m comment --comment "' + "é" * 127 + '" -j RETURN'
+    group0 = render(GOOD, RenderSettings(nflog_group=0, log_drops=True))
+    nflogs = [r.text() for rules in group0.chains.values() for r in rules if r.target == "NFLOG"]
+    assert nflogs and not any("--nflog-group" in t for t in nflogs)
+    group9 = render(GOOD, RenderSettings(nflog_group=9, log_drops=True))
+    assert all("--nflog-group 9" in r.text() for rules in group9.chains.values() for r in rules if r.target == "NFLOG")
