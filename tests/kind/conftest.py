@@ -2,8 +2,11 @@
 
 ``kind_engine`` (session): the Docker engine in its own network namespace; ``kind`` (session):
 ``picket_lab.kind.cluster.up`` (node image and picket's image built here, cluster ``picket``,
-``manifests/`` applied). A healthy cluster that was already up is reused and left running,
-otherwise the session tears everything down at the end (cluster, containers, engine, namespace).
+``manifests/`` applied), dual-stack (``manifests/kind/kind-config-dual.yaml``): every pod has an
+IPv4 and an IPv6 address, the tests probe IPv4 unless they ask for IPv6 (``test_kind_dualstack.py``).
+A healthy dual-stack cluster that was already up is reused and left running (one of another family is
+created again), otherwise the session tears everything down at the end (cluster, containers, engine,
+namespace).
 ``pods`` (module): probe pods on every node in namespaces x and y; policies a test applies are
 removed by ``policies`` after it.
 """
@@ -54,7 +57,7 @@ def kind_engine() -> Iterator[Layout]:
 
 @pytest.fixture(scope="session")
 def kind(kind_engine: Layout) -> Kind:
-    timings = cluster.up(REPO, kind_engine, say)
+    timings = cluster.up(REPO, kind_engine, say, ip_family="dual")
     say(f"kind tier up: {timings.text()}")
     return Kind(kind_engine)
 

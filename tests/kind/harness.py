@@ -5,6 +5,10 @@ and 81, socat echoing UDP 80; declared as named ports ``http``, ``alt`` and ``ec
 ``kubectl exec SRC -- nc -z -w 1 IP PORT`` (TCP: the handshake completed) and, for UDP, a datagram
 through socat that must come back. ``expect`` polls the whole matrix until it equals the expected
 one (or fails at the deadline listing every differing pair), then checks it once more.
+
+The tier's cluster is dual-stack (``tests/kind/conftest.py``): every pod has an IPv4 and an IPv6
+address (``status.podIPs``). ``Kind.ips`` holds each pod's IPv4 address, ``Kind.ips6`` its IPv6
+one; ``matrix`` and ``expect`` probe the IPv4 addresses unless given ``family="ipv6"``.
 """
 
 from __future__ import annotations
@@ -71,6 +75,16 @@ def pod_manifest(key: str, node: str, labels: dict[str, str] | None = None) -> d
     }
 
 
+def pod_addresses(pod: dict[str, Any]) -> tuple[str, str | None]:
+    """A pod's (IPv4, IPv6 or None) addresses from its status (``podIPs``; ``podIP`` alone on old servers)."""
+    status = pod["status"]
+    found = [entry["ip"] for entry in status.get("podIPs") or []] or [status["podIP"]]
+    v4 = [ip for ip in found if ":" not in ip]
+    v6 = [ip for ip in found if ":" in ip]
+    assert v4, f"{pod['metadata']['name']} has no IPv4 address: {found}"
+    return v4[0], v6[0] if v6 else None
+
+
 def expected(pods: Sequence[str], allowed: Callable[[str, str], bool]) -> Matrix:
     return {s: {d: s == d or allowed(s, d) for d in pods} for s in pods}
 
@@ -83,7 +97,8 @@ def differences(live: Matrix, want: Matrix) -> list[str]:
 class Kind:
     def __init__(self, lay: Layout) -> None:
         self.lay = lay
-        self.ips: dict[str, str] = {}
+        self.ips: dict[str, str] = {}  # IPv4
+        self.ips6: dict[str, str] = {}  # IPv6, for the pods that have one
 
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 120) -> str:
         argv = ["ip", "netns", "exec", NETNS, "kubectl", *args]
@@ -114,8 +129,19 @@ class Kind:
             self.kubectl("-n", namespace, "wait", "--for=condition=Ready", "pod", "--all", "--timeout=120s")
         for key in placement:
             namespace, name = key.split("/")
-            pod = json.loads(self.kubectl("-n", namespace, "get", "pod", name, "-o", "json"))
-            self.ips[key] = pod["status"]["podIP"]
+            self.learn_ips(key, json.loads(self.kubectl("-n", namespace, "get", "pod", name, "-o", "json")))
+
+    def learn_ips(self, key: str, pod: dict[str, Any]) -> None:
+        v4, v6 = pod_addresses(pod)
+        self.ips[key] = v4
+        if v6:
+            self.ips6[key] = v6
+        else:
+            self.ips6.pop(key, None)
+
+    def addresses(self, family: str) -> dict[str, str]:
+        assert family in ("ipv4", "ipv6"), family
+        return self.ips if family == "ipv4" else self.ips6
 
     def probe(self, src: str, dst_ip: str, port: int = 80, protocol: str = "TCP", timeout: int = 1) -> bool:
         return self.probe_or_none(src, dst_ip, port, protocol, timeout) is True
@@ -136,14 +162,16 @@ class Kind:
         return done.returncode == 0 and (protocol != "UDP" or "picket" in done.stdout)
 
     def matrix(self, pods: Sequence[str], port: int = 80, protocol: str = "TCP",
-               ports: dict[str, tuple[str, int]] | None = None) -> Matrix:
-        """Every pair probed; ``ports`` gives a destination its own (protocol, port)."""
+               ports: dict[str, tuple[str, int]] | None = None, family: str = "ipv4") -> Matrix:
+        """Every pair probed (to the destination's address of ``family``); ``ports`` gives a destination its own
+        (protocol, port)."""
         pairs = [(s, d) for s in pods for d in pods]
+        addresses = self.addresses(family)
 
         def one(pair: tuple[str, str]) -> bool:
             src, dst = pair
             proto, number = (ports or {}).get(dst, (protocol, port))
-            return src == dst or self.probe(src, self.ips[dst], number, proto)
+            return src == dst or self.probe(src, addresses[dst], number, proto)
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             results = list(pool.map(one, pairs))
@@ -153,13 +181,13 @@ class Kind:
         return out
 
     def expect(self, want: Matrix, port: int = 80, protocol: str = "TCP", deadline: float = DEADLINE,
-               ports: dict[str, tuple[str, int]] | None = None) -> None:
+               ports: dict[str, tuple[str, int]] | None = None, family: str = "ipv4") -> None:
         pods = list(want)
         end = time.monotonic() + deadline
         while True:
-            live = self.matrix(pods, port, protocol, ports)
+            live = self.matrix(pods, port, protocol, ports, family)
             if live == want:
                 break
-            assert time.monotonic() < end, f"{protocol}/{port} after {deadline:.0f}s:\n" + "\n".join(
+            assert time.monotonic() < end, f"{family} {protocol}/{port} after {deadline:.0f}s:\n" + "\n".join(
                 differences(live, want))
-        assert self.matrix(pods, port, protocol, ports) == want  # and it stays so
+        assert self.matrix(pods, port, protocol, ports, family) == want  # and it stays so

@@ -53,8 +53,7 @@ def test_seed_policy_on_kind(kind: Kind, system_namespaces: set[str], directory:
         for key in keys:
             namespace, name = key.split("/")
             kind.kubectl("-n", namespace, "wait", "--for=condition=Ready", f"pod/{name}", "--timeout=120s")
-            kind.ips[key] = json.loads(kind.kubectl("-n", namespace, "get", "pod", name, "-o", "json"))[
-                "status"]["podIP"]
+            kind.learn_ips(key, json.loads(kind.kubectl("-n", namespace, "get", "pod", name, "-o", "json")))
         kind.expect(expected(keys, lambda s, d: True), ports=ports)
         kind.kubectl("apply", "-f", str(directory / "policy.yaml"))
         kind.expect(expected(keys, HAND[directory.name]), ports=ports)

@@ -135,3 +135,18 @@ def test_kind_up_takes_only_known_ip_families(capsys: pytest.CaptureFixture[str]
     with pytest.raises(SystemExit) as exited:
         command.main(["up", "--ip-family", "ipv6"])
     assert exited.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("status", "want"), [
+    ({"podIP": "10.244.1.5", "podIPs": [{"ip": "10.244.1.5"}, {"ip": "fd00:10:244:1::5"}]},
+     ("10.244.1.5", "fd00:10:244:1::5")),
+    ({"podIP": "fd00:10:244:1::5", "podIPs": [{"ip": "fd00:10:244:1::5"}, {"ip": "10.244.1.5"}]},
+     ("10.244.1.5", "fd00:10:244:1::5")),  # an IPv6-primary pod: Kind.ips is still IPv4
+    ({"podIP": "10.244.1.5", "podIPs": [{"ip": "10.244.1.5"}]}, ("10.244.1.5", None)),
+    ({"podIP": "10.244.1.5"}, ("10.244.1.5", None)),
+])
+def test_the_kind_harness_tells_a_pods_addresses_by_family(status: dict[str, object],
+                                                           want: tuple[str, str | None]) -> None:
+    from tests.kind.harness import pod_addresses
+
+    assert pod_addresses({"metadata": {"name": "a"}, "status": status}) == want
