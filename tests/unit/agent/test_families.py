@@ -78,11 +78,32 @@ def test_dual_stack_renders_each_family_with_its_own_addresses_and_sets() -> Non
     assert d.v6.sets[six].members == ("fd00::3",) and d.v6.sets[six].family == 6
     assert d.sets[naming.set_name("s", "hash:ip")].members == ("10.0.0.3",)
     assert f"create {six} hash:ip family inet6" in d.save_text()
-    # ND and MLD come before the INVALID drop, in FORWARD (and INPUT/OUTPUT for host endpoints)
-    forward_rules = [r.text() for r in d.v6.chains[naming.FORWARD_CHAIN]]
-    nd = forward_rules.index("-p ipv6-icmp -m icmp6 --icmpv6-type 135 -m comment --comment "
-                             '"picket: IPv6 neighbour discovery and MLD are never policed" -j RETURN')
-    assert nd < next(i for i, t in enumerate(forward_rules) if "INVALID" in t)
+    # ND and MLD return before the INVALID drop (conntrack calls them INVALID) and before any
+    # policy, in FORWARD (and INPUT/OUTPUT for host endpoints); other INVALID ICMPv6 is dropped
+    for t in (130, 131, 132, 133, 134, 135, 136, 143):
+        assert forward(d, "fd00::3", "fd00::2", Protocol.ICMP, None, state="INVALID", icmp_type=t)
+        assert forward(d, "fd00::3", "fd00::2", Protocol.ICMP, None, state="NEW", icmp_type=t)  # x/a denies ICMP
+    assert not forward(d, "fd00::3", "fd00::2", Protocol.ICMP, None, state="INVALID", icmp_type=128)
+    assert not forward(d, "fd00::3", "fd00::2", Protocol.ICMP, None, state="NEW", icmp_type=128)
+    assert forward(d, "fd00::3", "fd00::2", Protocol.ICMP, None, state="ESTABLISHED", icmp_type=129)
+
+
+def test_ipv6_neighbour_discovery_rules_are_walked_by_icmpv6_only() -> None:
+    """The eight ND/MLD RETURNs sit behind one ``-p ipv6-icmp`` goto: an established TCP packet
+    walks the hook rule, that goto and the conntrack ACCEPT (it walked all eight before it, for
+    every packet of every connection), and a new TCP connection none of them either."""
+    d = render(DUAL)
+    assert d.v6 is not None
+    established: list[tuple[str, int]] = []
+    assert forward(d, "fd00::3", "fd00::2", Protocol.TCP, 80, visited=established, state="ESTABLISHED")
+    assert established == [(naming.FORWARD_CHAIN, 0), (naming.FORWARD_CHAIN, 1)]
+    new: list[tuple[str, int]] = []
+    assert forward(d, "fd00::3", "fd00::2", Protocol.TCP, 80, visited=new)
+    walked = [d.v6.chains[chain][i].text() for chain, i in new]
+    assert walked and not any("icmpv6-type" in t for t in walked)
+    nd: list[tuple[str, int]] = []
+    assert forward(d, "fd00::3", "fd00::2", Protocol.ICMP, None, visited=nd, state="INVALID", icmp_type=143)
+    assert sum("icmpv6-type" in d.v6.chains[chain][i].text() for chain, i in nd) == 8  # the last: MLDv2 143
 
 
 def test_ipv6_input_lets_neighbour_discovery_of_an_egress_isolated_pod_through() -> None:
@@ -90,9 +111,13 @@ def test_ipv6_input_lets_neighbour_discovery_of_an_egress_isolated_pod_through()
     # egress deny-all must not take its neighbours away, so ND/MLD RETURN before the pod's egress.
     d = render(compiled([ep(pod("x/a", "10.0.0.2", "node-1", "fd00::2"), egress=k8s(EGR))]))
     assert d.v6 is not None
-    inp = [r.text() for r in d.v6.chains[naming.INPUT_CHAIN]]
-    nd = [i for i, t in enumerate(inp) if "--icmpv6-type" in t]
-    pods = next(i for i, t in enumerate(inp) if t.endswith(f"-j {naming.POD_EGRESS_CHAIN}"))
+    for t in (130, 131, 132, 133, 134, 135, 136, 143):
+        assert to_node(d, "fd00::2", "fe80::1", Protocol.ICMP, None, state="INVALID", icmp_type=t)
+        assert to_node(d, "fd00::2", "fe80::1", Protocol.ICMP, None, icmp_type=t)
+    assert not to_node(d, "fd00::2", "fe80::1", Protocol.ICMP, None, icmp_type=128)  # an echo request
+    sub = d.v6.chains[naming.icmpv6_chain(naming.INPUT_CHAIN)]  # ND before the pod's egress
+    nd = [i for i, r in enumerate(sub) if "--icmpv6-type" in r.text()]
+    pods = next(i for i, r in enumerate(sub) if r.text().endswith(f"-j {naming.POD_EGRESS_CHAIN}"))
     assert len(nd) == 8 and max(nd) < pods
     assert not to_node(d, "fd00::2", "fd00::1", Protocol.TCP, 22) and not to_node(d, "10.0.0.2", "10.0.0.1",
                                                                                    Protocol.TCP, 22)
