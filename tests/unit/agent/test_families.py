@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import subprocess
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +19,7 @@ from picket_agent.kernel import ipsetwire as wire
 from picket_agent.kernel.applier import Applier
 from picket_agent.kernel.droplog import describe_ipv4
 from picket_agent.kernel.families import NodeDataplane
-from picket_agent.kernel.restore import Generations, restore_script
+from picket_agent.kernel.restore import Generations, RestoreTables, restore_script
 from picket_agent.rendering import naming
 from picket_agent.rendering.desired import Desired, SetSpec
 from picket_agent.rendering.diffing import ActualSet, TablePlan, plan_table
@@ -45,6 +47,28 @@ def test_restore_script_rewrites_with_counters_fixes_hooks_and_deletes_after_unh
     assert "[5:6] -A PICKET-A -p tcp -m tcp --dport 80 -j RETURN" in lines  # counters carried by text
     assert "[0:0] -A PICKET-A -p tcp -j RETURN" in lines
     assert lines.index("-F PICKET-OLD") < lines.index("-X PICKET-OLD") < lines.index("COMMIT")
+
+
+def test_a_legacy_table_that_does_not_exist_is_read_as_empty_without_creating_it(tmp_path: Path) -> None:
+    """``ip6tables-legacy-save -t filter`` would create the table, and a legacy filter table
+    hooks every packet of the node (e.g. after ``--cleanup`` on an nft node): not run then."""
+    names = tmp_path / "ip6_tables_names"
+    names.write_text("mangle\n")
+    ran: list[tuple[str, ...]] = []
+
+    class Recording(RestoreTables):
+        def _run(self, *argv: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+            ran.append(argv)
+            return subprocess.CompletedProcess(argv, 0, "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n", "")
+
+    legacy = Recording(6, "legacy", legacy_names=str(names))
+    assert legacy.read().chains == {} and ran == []
+    assert Recording(6, "legacy", legacy_names=str(tmp_path / "absent")).read().chains == {} and ran == []
+    names.write_text("mangle\nfilter\n")
+    assert "FORWARD" in legacy.read().chains and ran == [("ip6tables-legacy-save", "-c", "-t", "filter")]
+    nft = Recording(6, "nft", legacy_names=str(tmp_path / "absent"))
+    nft._generations = None
+    assert "FORWARD" in nft.read().chains and len(ran) == 2  # nft: its own table, always read
 
 
 def test_generations_trust_only_our_own_commits() -> None:
