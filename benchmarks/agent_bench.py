@@ -27,7 +27,11 @@ is extracted with ``git archive`` into a temp dir and put first on the path; leg
    per-round ratios are reported. Every mode keeps a kube-proxy-like ``FORWARD -m conntrack
    --ctstate INVALID -j DROP`` (IPv4 and IPv6), as every Kubernetes node has, so conntrack runs
    in every mode and the ratio is picket's rules alone (``--bare``: without it, so the ratio
-   also charges picket for turning conntrack on). Targets: >= 98%, >= 99%.
+   also charges picket for turning conntrack on). Each backend runs on its own node whose
+   kube-proxy-like rule is of that backend (``iptables-legacy`` or ``iptables-nft``), and its
+   ratio is to "none" on that node: one netfilter backend on the hook, as on a real node.
+   ``--baseline REV`` with an agent that has both backends measures it on both. Targets: >= 98%,
+   >= 99%.
 """
 
 from __future__ import annotations
@@ -340,11 +344,15 @@ def main() -> None:
         modes.append(("leg-restore", REPO / "agent", "legacy-restore"))
     if args.baseline:
         sh("sh", "-c", f"git -C {REPO} archive {args.baseline} agent | tar -x -C {work}")
-        modes = [(f"at {args.baseline}", work / "agent", ""), *modes]
+        if (work / "agent" / "picket_agent" / "kernel" / "families.py").exists():  # it has both backends
+            modes = [(f"{args.baseline} legacy", work / "agent", "legacy"), (f"{args.baseline} nft", work / "agent",
+                                                                              "nft"), *modes]
+        else:
+            modes = [(f"at {args.baseline}", work / "agent", ""), *modes]
     topo = Topology("bnch")
     try:
-        topo.add_node("n1", "192.168.90.1")
         if args.only != "dataplane":
+            topo.add_node("n1", "192.168.90.1")
             for scale in args.scales.split(","):
                 usable = [m for m in modes if m[2] or not SCALES[scale][2]]  # no IPv6 before the backends
                 print_apply(scale, measure_apply(topo, usable, scale, 1 if scale == "250x500" else args.rounds))
@@ -357,62 +365,101 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+# backend -> its own node for the dataplane figures (not n1: the apply figures write both backends there)
+NODE_OF = {"legacy": ("dl", "192.168.90.11"), "nft": ("dn", "192.168.90.12")}
+
+
+def backend_tables(topo: Topology, node: str) -> tuple[str, str]:
+    """The legacy tables (``/proc/net/ip[6]_tables_names``) and nft tables that exist in ``node``."""
+    legacy = topo.in_node(node, "cat", "/proc/net/ip_tables_names", "/proc/net/ip6_tables_names",
+                          check=False).stdout.split()
+    nft = topo.in_node(node, "nft", "list", "tables", check=False).stdout.split("\n")
+    return " ".join(sorted(set(legacy))), " ".join(t.strip() for t in nft if t.strip())
+
+
 def dataplane(
     topo: Topology, agents: list[Mode], work: Path, seconds: float, rounds: int, kube_proxy_like: bool = True
 ) -> None:
     """Every round measures every mode once, in alternating order (forward, then backward), and
-    each agent's figure is divided by the no-rules figure OF THE SAME ROUND: on a shared machine
-    the load changes over minutes, and adjacent measurements see the same load. The medians of
-    these per-round ratios are reported (with the median rates). The pods and the rules are
-    dual-stack; the connection rate is measured over IPv4 and over IPv6 (agents from before
-    the backends: IPv4 only), bulk throughput over IPv4."""
+    each agent's figure is divided by the no-rules figure OF THE SAME ROUND on the same node: on
+    a shared machine the load changes over minutes, and adjacent measurements see the same load.
+    The medians of these per-round ratios are reported (with the median rates). The pods and
+    the rules are dual-stack; the connection rate is measured over IPv4 and over IPv6 (agents
+    from before the backends: IPv4 only), bulk throughput over IPv4.
+
+    Each backend has its own node (legacy: dl, nft: dn, each with a client and a server pod),
+    whose kube-proxy-like conntrack rule is written with that backend (``iptables-legacy`` /
+    ``iptables-nft``), so one netfilter backend is on the hook, as on a real node: a legacy
+    filter table, once created in a namespace, stays hooked (empty or not) until the namespace
+    goes. Each round checks that the nft node has no legacy table and the legacy node no nft
+    table."""
     client, server = build_tools(work)
     rules = work / "rules.json"
     rules.write_text(json.dumps(node_state(dual=True).to_dict()))
-    topo.add_pod("server", SERVER, "n1", ip6=SERVER6)
-    topo.add_pod("client", CLIENT, "n1", ip6=CLIENT6)
-    if kube_proxy_like:
-        topo.in_node("n1", "iptables-legacy", "-A", "FORWARD", *KUBE_PROXY_LIKE)
-        topo.in_node("n1", "ip6tables-legacy", "-A", "FORWARD", *KUBE_PROXY_LIKE)
-    for argv in ([server, str(PORT)], ["iperf3", "-s"]):
-        topo.procs.append(subprocess.Popen(  # type: ignore[arg-type]
-            ["ip", "netns", "exec", topo.pods["server"][0], *argv], stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL))
+    by_label = {label: (agent_dir, backend or "legacy") for label, agent_dir, backend in agents}
+    backends = [b for b in NODE_OF if any(backend == b for _, backend in by_label.values())]
+    for backend in backends:
+        node, node_ip = NODE_OF[backend]
+        if node not in topo.nodes:
+            topo.add_node(node, node_ip)
+        topo.add_pod(f"server-{node}", SERVER, node, ip6=SERVER6)
+        topo.add_pod(f"client-{node}", CLIENT, node, ip6=CLIENT6)
+        if kube_proxy_like:
+            topo.in_node(node, f"iptables-{backend}", "-A", "FORWARD", *KUBE_PROXY_LIKE)
+            topo.in_node(node, f"ip6tables-{backend}", "-A", "FORWARD", *KUBE_PROXY_LIKE)
+        for argv in ([server, str(PORT)], ["iperf3", "-s"]):
+            topo.procs.append(subprocess.Popen(  # type: ignore[arg-type]
+                ["ip", "netns", "exec", topo.pods[f"server-{node}"][0], *argv], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL))
     time.sleep(0.5)
-    by_label = {label: (agent_dir, backend) for label, agent_dir, backend in agents}
-    modes = ["none", *by_label]
+    nones = {backend: f"none ({backend})" for backend in backends}
+    modes = [m for backend in backends
+             for m in (nones[backend], *(label for label, (_, b) in by_label.items() if b == backend))]
+    backend_of = {**{none: b for b, none in nones.items()}, **{label: b for label, (_, b) in by_label.items()}}
     metrics = ("conn4", "conn6", "bw")
     rates: dict[str, dict[str, list[float]]] = {m: {k: [] for k in metrics} for m in modes}
     ratios: dict[str, dict[str, list[float]]] = {m: {k: [] for k in metrics} for m in by_label}
+    mixed: set[str] = set()
     for r in range(rounds):
         this: dict[str, dict[str, float]] = {}
         for mode in modes if r % 2 == 0 else reversed(modes):
-            cleanup(topo)
-            if mode != "none":
+            node = NODE_OF[backend_of[mode]][0]
+            cleanup(topo, node)
+            if mode in by_label:
                 agent_dir, backend = by_label[mode]
-                flags = ["--iptables-backend", backend] if backend else []
-                run_in_node(topo, agent_dir, "-m", "picket.cli", "agent", "--rules", str(rules), "--once", *flags)
+                run_in_node(topo, agent_dir, "-m", "picket.cli", "agent", "--rules", str(rules), "--once",
+                            "--iptables-backend", backend, node=node)
+            topo.pods["client"] = topo.pods[f"client-{node}"]
             this[mode] = {"conn4": conn_rate(topo, client, seconds, SERVER),
                           "conn6": conn_rate(topo, client, seconds, SERVER6),
                           "bw": throughput(topo, seconds)}
+            legacy, nft = backend_tables(topo, node)
+            if (backend_of[mode] == "nft" and legacy) or (backend_of[mode] == "legacy" and nft):
+                mixed.add(f"{mode}: legacy tables [{legacy}], nft tables [{nft}]")
         for mode in modes:
             for what in metrics:
                 rates[mode][what].append(this[mode][what])
-                if mode != "none":
-                    ratios[mode][what].append(this[mode][what] / this["none"][what])
-    cleanup(topo)
+                if mode in by_label:
+                    ratios[mode][what].append(this[mode][what] / this[nones[backend_of[mode]]][what])
+    for backend in backends:
+        cleanup(topo, NODE_OF[backend][0])
     if os.environ.get("PICKET_BENCH_RAW"):
-        print(json.dumps(rates))
+        print(json.dumps({"rates": rates, "ratios": ratios}))
     med = statistics.median
     print(f"dataplane cost, 1100 policies on the node (dual-stack), server and client dispatched last "
-          f"({rounds} rounds; ratio = median of per-round ratios to no rules):")
+          f"({rounds} rounds; ratio = median of per-round ratios to no rules on the same backend's node; "
+          f"load average {os.getloadavg()[0]:.1f}):")
     for what, title, scale, target in (("conn4", "new TCP conns/s IPv4", 1, ">= 98%"),
                                        ("conn6", "new TCP conns/s IPv6", 1, ">= 98%"),
                                        ("bw", "throughput Gb/s IPv4", 1e9, ">= 99%")):
         fmt = ".2f" if scale > 1 else ".0f"
-        print(f"  {title}  none {med(rates['none'][what]) / scale:9{fmt}}" + "".join(
-            f"   {m} {med(rates[m][what]) / scale:9{fmt}} ({med(ratios[m][what]):6.1%})" for m in by_label)
-            + f"   (target {target})")
+        print(f"  {title} (target {target}):")
+        for mode in modes:
+            ratio = f" ({med(ratios[mode][what]):6.1%}; rounds " + " ".join(
+                f"{x:.0%}" for x in ratios[mode][what]) + ")" if mode in by_label else ""
+            print(f"    {mode:>16} {med(rates[mode][what]) / scale:9{fmt}}{ratio}")
+    for line in sorted(mixed):
+        print(f"  WARNING: two backends on the hook in {line}")
 
 
 if __name__ == "__main__":
