@@ -1,7 +1,7 @@
 """Agent benchmark: apply latency and dataplane cost, both iptables backends side by side (``pkt-bnch-*``).
 
 Run as root: ``python3 -m benchmarks.agent_bench [--seconds 3] [--rounds 3] [--baseline REV]
-[--only apply|dataplane] [--scales "110x10,110x10 dual,250x2,250x500"]``.
+[--only apply|dataplane|floor] [--scales "110x10,110x10 dual,250x2,250x500"] [--floor-scale 250x500]``.
 Nothing outside its own namespaces is touched; they are removed at the end (and swept at the
 start). Every figure is printed for the legacy backend (python-iptables for IPv4,
 ip6tables-legacy-restore for IPv6) and the nft backend (ip[6]tables-nft-restore) in one run.
@@ -32,6 +32,11 @@ is extracted with ``git archive`` into a temp dir and put first on the path; leg
    ratio is to "none" on that node: one netfilter backend on the hook, as on a real node.
    ``--baseline REV`` with an agent that has both backends measures it on both. Targets: >= 98%,
    >= 99%.
+3. ``--only floor`` (only then): the floor of a first apply at ``--floor-scale`` (250x500: 126k
+   rules), that no Python can beat: the rendered state's ipsets (``ipset restore``) and table
+   (``ip[6]tables-{legacy,nft}-restore --noflush --counters`` with the agent's own first-apply
+   script) written into an empty, fresh namespace per run, wall and CPU; and the pure render
+   (no cache) and the script's assembly in Python. Medians of ``--rounds``.
 """
 
 from __future__ import annotations
@@ -324,7 +329,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline", metavar="REV", help="also measure the (legacy) agent of this git revision")
-    parser.add_argument("--only", choices=["apply", "dataplane"], help="run one half only")
+    parser.add_argument("--only", choices=["apply", "dataplane", "floor"],
+                        help="run one half only; floor: the restore binaries' and the renderer's time for "
+                             "--floor-scale (not run otherwise)")
+    parser.add_argument("--floor-scale", default="250x500", help=f"the scale of --only floor, of {', '.join(SCALES)}")
     parser.add_argument("--scales", default="110x10,110x10 dual,250x2",
                         help=f"apply scales, comma separated, of {', '.join(SCALES)}")
     parser.add_argument("--legacy-restore", action="store_true",
@@ -349,6 +357,15 @@ def main() -> None:
                                                                               "nft"), *modes]
         else:
             modes = [(f"at {args.baseline}", work / "agent", ""), *modes]
+    if args.only == "floor":
+        try:
+            floor(args.floor_scale, max(args.rounds, 1))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            for line in sh("ip", "netns", "list", check=False).stdout.splitlines():  # none should be left
+                if line.startswith(f"pkt-bnch-{os.getpid()}-"):
+                    sh("ip", "netns", "del", line.split(" ", 1)[0], check=False)
+        return
     topo = Topology("bnch")
     try:
         if args.only != "dataplane":
@@ -363,6 +380,74 @@ def main() -> None:
     finally:
         topo.destroy()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def floor(scale: str, reps: int = 3) -> None:
+    """What no Python can beat for one node's first apply: the restore binaries writing the
+    rendered state into an empty, fresh namespace (``pkt-bnch-<pid>-floor-<n>``, one per run,
+    removed right after), and the pure render itself. Medians of ``reps``."""
+    from picket_agent.kernel.restore import restore_script
+    from picket_agent.rendering.diffing import plan_table
+    from picket_agent.rendering.iptrules import SavedTable
+    from picket_agent.rendering.renderer import render
+
+    pods, policies, dual = SCALES[scale]
+    state = node_state(pods, policies, dual=dual)
+    renders = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        desired = render(state)
+        renders.append(time.perf_counter() - start)
+    families = [(4, desired), *([(6, desired.v6)] if desired.v6 is not None else [])]
+    start = time.perf_counter()
+    texts = {family: restore_script(plan_table(d, SavedTable()), SavedTable()) for family, d in families}
+    script_s = time.perf_counter() - start
+    sets = "".join(
+        f"create {s.name} {s.kind.value} family {'inet6' if s.family == 6 else 'inet'}\n"
+        + "".join(f"add {s.name} {m}\n" for m in s.members) + "".join(f"add {s.name} {m} nomatch\n" for m in s.nomatch)
+        for _, d in families for s in d.sets.values())
+    runs: dict[str, list[tuple[float, float]]] = {}
+    seq = 0
+
+    def timed_in_fresh(steps: list[tuple[str, list[str], str]]) -> None:
+        nonlocal seq
+        seq += 1
+        ns = f"pkt-bnch-{os.getpid()}-floor-{seq}"
+        sh("ip", "netns", "add", ns)
+        try:
+            for label, argv, text in steps:
+                kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+                start = time.perf_counter()
+                proc = subprocess.run(["ip", "netns", "exec", ns, *argv], input=text, capture_output=True, text=True,
+                                      timeout=1200, check=False)
+                wall = time.perf_counter() - start
+                kids2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"{' '.join(argv)} failed: {proc.stderr[-2000:]}")
+                cpu = kids2.ru_utime - kids.ru_utime + kids2.ru_stime - kids.ru_stime
+                runs.setdefault(label, []).append((wall, cpu))
+        finally:
+            sh("ip", "netns", "del", ns, check=False)
+
+    for _ in range(reps):
+        timed_in_fresh([("ip netns exec true (overhead, included below)", ["true"], "")])
+        for backend in ("legacy", "nft"):
+            steps = [(f"ipset restore ({backend} run)", ["ipset", "restore"], sets)]
+            steps += [(f"{'ip6tables' if family == 6 else 'iptables'}-{backend}-restore",
+                       [f"{'ip6tables' if family == 6 else 'iptables'}-{backend}-restore", "--noflush", "--counters"],
+                       texts[family]) for family, _ in families]
+            timed_in_fresh(steps)
+    med = statistics.median
+    members = sum(len(s.members) + len(s.nomatch) for _, d in families for s in d.sets.values())
+    print(f"floor of a first apply, {pods} pods x {policies} policies each ({pods * policies} policies"
+          f"{', dual-stack' if dual else ''}): {desired.rule_count()} rules in "
+          f"{sum(len(d.chains) for _, d in families)} chains, {sum(len(d.sets) for _, d in families)} ipsets "
+          f"({members} members); restore text {sum(map(len, texts.values())) / 1e6:.1f} MB; medians of {reps} "
+          f"(each restore into an empty fresh namespace; load average {os.getloadavg()[0]:.1f}):")
+    print(f"  {'render (pure Python, no cache)':46} {med(renders):8.3f} s")
+    print(f"  {'plan + restore text (Python)':46} {script_s:8.3f} s")
+    for label, values in runs.items():
+        print(f"  {label:46} {med(w for w, _ in values):8.3f} s wall {med(c for _, c in values):8.3f} s CPU")
 
 
 # backend -> its own node for the dataplane figures (not n1: the apply figures write both backends there)
