@@ -534,6 +534,7 @@ def dataplane(
     med = statistics.median
     print(f"dataplane cost, 1100 policies on the node (dual-stack), server and client dispatched last "
           f"({rounds} rounds; ratio = median of per-round ratios to no rules on the same backend's node; "
+          f"us/conn = median of per-round 1/rate - 1/rate(none), what picket adds to each connection; "
           f"load average {os.getloadavg()[0]:.1f}):")
     for what, title, scale, target in (("conn4", "new TCP conns/s IPv4", 1, ">= 98%"),
                                        ("conn6", "new TCP conns/s IPv6", 1, ">= 98%"),
@@ -543,6 +544,10 @@ def dataplane(
         for mode in modes:
             ratio = f" ({med(ratios[mode][what]):6.1%}; rounds " + " ".join(
                 f"{x:.0%}" for x in ratios[mode][what]) + ")" if mode in by_label else ""
+            if mode in by_label and what != "bw":  # the cost per connection, robust to the machine's speed
+                none = rates[nones[backend_of[mode]]][what]
+                extra = med(1e6 / a - 1e6 / b for a, b in zip(rates[mode][what], none, strict=True))
+                ratio += f" {extra:+.2f} us/conn"
             print(f"    {mode:>16} {med(rates[mode][what]) / scale:9{fmt}}{ratio}")
     for line in sorted(mixed):
         print(f"  WARNING: two backends on the hook in {line}")
