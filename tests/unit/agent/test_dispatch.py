@@ -69,8 +69,8 @@ def _dispatch_rules_walked(desired, src: str, dst: str) -> int:  # type: ignore[
 def test_a_new_connection_walks_few_dispatch_rules() -> None:
     """110 pods of one /24 (the benchmark's node, both families): the first packet of a
     connection from outside to any pod walks at most 13 dispatch rules (a 4-ary trie), 9 on
-    average; a 4-bit stride with 16-rule leaves walked up to 22
-    (12.3 on average): each rule is work on every new connection."""
+    average; a 4-bit stride with 16-rule leaves walked up to 22 (12.3 on average): each rule
+    is work on every new connection."""
     ips4 = [f"10.90.0.{i}" for i in range(110)]
     ips6 = [f"fd00:90::{i:x}" for i in range(110)]
     eps = [ep(pod(f"ns{i % 10}/pod{i}", ips4[i], "n1", ips6[i]), ingress=k8s(Direction.INGRESS)) for i in range(110)]
