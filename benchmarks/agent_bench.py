@@ -1,7 +1,7 @@
 """Agent benchmark: apply latency and dataplane cost, both iptables backends side by side (``pkt-bnch-*``).
 
 Run as root: ``python3 -m benchmarks.agent_bench [--seconds 3] [--rounds 3] [--baseline REV]
-[--only apply|dataplane] [--scales "110x10,110x10 dual,250x2,250x500"]``.
+[--only apply|dataplane|floor] [--scales "110x10,110x10 dual,250x2,250x500"] [--floor-scale 250x500]``.
 Nothing outside its own namespaces is touched; they are removed at the end (and swept at the
 start). Every figure is printed for the legacy backend (python-iptables for IPv4,
 ip6tables-legacy-restore for IPv6) and the nft backend (ip[6]tables-nft-restore) in one run.
@@ -21,13 +21,24 @@ is extracted with ``git archive`` into a temp dir and put first on the path; leg
    accept-and-close server) and bulk throughput (iperf3, IPv4) between a client and a server
    pod of one node, with no picket rules and with the 1100-policy dual-stack state (the server
    is policed by 10 policies, the client by an egress policy; both are the LAST pods in their
-   direction's dispatch order, the worst case for flat dispatch). Each round measures every
-   mode once, in alternating order, and divides by the no-rules figure of the same round (a
-   shared machine's load drifts; adjacent runs see the same load); the medians of these
-   per-round ratios are reported. Every mode keeps a kube-proxy-like ``FORWARD -m conntrack
-   --ctstate INVALID -j DROP`` (IPv4 and IPv6), as every Kubernetes node has, so conntrack runs
-   in every mode and the ratio is picket's rules alone (``--bare``: without it, so the ratio
-   also charges picket for turning conntrack on). Targets: >= 98%, >= 99%.
+   direction's dispatch order, the worst case for flat dispatch). Every mode (none, and each
+   agent, per backend) has its own node, set up once. One client process moves between the
+   modes' client pods (``setns``) in 25 ms slices, round-robin, so every mode is measured
+   within the same ~0.1 s again and again and a shared machine's load, which drifts over
+   seconds, falls on all alike; the median of per-round ratios to "none" of the same backend is
+   reported, and the time picket adds per connection (1/rate - 1/rate(none)), which does not
+   depend on how fast the machine opens connections at the time. Every node keeps a
+   kube-proxy-like ``FORWARD -m conntrack --ctstate INVALID -j DROP`` (IPv4 and IPv6) of its
+   backend (``iptables-legacy`` or ``iptables-nft``), as every Kubernetes node has, so conntrack
+   runs in every mode, one netfilter backend is on the hook, and the ratio is picket's rules
+   alone (``--bare``: without it, so the ratio also charges picket for turning conntrack on).
+   ``--baseline REV`` with an agent that has both backends measures it on both. Targets: >= 98%,
+   >= 99%.
+3. ``--only floor`` (only then): the floor of a first apply at ``--floor-scale`` (250x500: 126k
+   rules), that no Python can beat: the rendered state's ipsets (``ipset restore``) and table
+   (``ip[6]tables-{legacy,nft}-restore --noflush --counters`` with the agent's own first-apply
+   script) written into an empty, fresh namespace per run, wall and CPU; and the pure render
+   (no cache) and the script's assembly in Python. Medians of ``--rounds``.
 """
 
 from __future__ import annotations
@@ -179,29 +190,46 @@ def _timed(fn) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter() - start
 
 
-CLIENT_C = r"""
+INTERLEAVED_C = r"""
+#define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
-int main(int argc, char **argv) {  /* connect + close (RST) back to back for argv[1] seconds; IPv4 or IPv6 */
-  struct sockaddr_in a = {0}; struct sockaddr_in6 a6 = {0}; struct linger l = {1, 0}; long n = 0, failed = 0;
-  int v6 = inet_pton(AF_INET6, argv[2], &a6.sin6_addr) == 1;
-  a.sin_family = AF_INET; a.sin_port = htons(atoi(argv[3])); inet_pton(AF_INET, argv[2], &a.sin_addr);
+/* argv: seconds slice_ms address port netns-file...: round-robin over the client pods' network
+   namespaces (setns before any socket: nothing is sent from the namespace it started in), one
+   slice each, connect + close (RST) back to back; prints "round pod connections failed seconds"
+   per slice. Each round starts at the next pod, so no pod always follows the same one. */
+int main(int argc, char **argv) {
+  double total = atof(argv[1]), slice = atof(argv[2]) / 1000; int n = argc - 5, fds[64];
+  struct sockaddr_in a = {0}; struct sockaddr_in6 a6 = {0}; struct linger l = {1, 0};
+  int v6 = inet_pton(AF_INET6, argv[3], &a6.sin6_addr) == 1;
+  a.sin_family = AF_INET; a.sin_port = htons(atoi(argv[4])); inet_pton(AF_INET, argv[3], &a.sin_addr);
   a6.sin6_family = AF_INET6; a6.sin6_port = a.sin_port;
   struct sockaddr *to = v6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a;
   socklen_t len = v6 ? sizeof a6 : sizeof a;
-  double start = now(), end = start + atof(argv[1]);
-  while (now() < end) {
-    int s = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
-    setsockopt(s, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-    if (connect(s, to, len) == 0) n++; else failed++;
-    close(s);
+  if (n < 1 || n > 64) return 2;
+  for (int i = 0; i < n; i++) if ((fds[i] = open(argv[5 + i], O_RDONLY)) < 0) { perror(argv[5 + i]); return 1; }
+  double end = now() + total;
+  for (int r = 0; now() < end; r++) {
+    for (int k = 0; k < n; k++) {
+      int i = (r + k) % n; long ok = 0, failed = 0;
+      if (setns(fds[i], CLONE_NEWNET) != 0) { perror("setns"); return 1; }
+      double start = now(), stop = start + slice, t;
+      while ((t = now()) < stop) {
+        int s = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+        setsockopt(s, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        if (connect(s, to, len) == 0) ok++; else failed++;
+        close(s);
+      }
+      printf("%d %d %ld %ld %.6f\n", r, i, ok, failed, t - start);
+    }
   }
-  printf("%.1f %ld\n", n / (now() - start), failed);
   return 0;
 }
 """
@@ -226,23 +254,15 @@ def build_tools(where: Path) -> tuple[str, str]:
     if shutil.which("gcc") is None:
         sys.exit("agent_bench: gcc is needed for the connection-rate client (scripts/setup.sh installs it)")
     out = []
-    for name, source in (("client", CLIENT_C), ("server", SERVER_C)):
+    for name, source in (("server", SERVER_C), ("interleaved", INTERLEAVED_C)):
         (where / f"{name}.c").write_text(source)
         sh("gcc", "-O2", "-o", str(where / name), str(where / f"{name}.c"))
         out.append(str(where / name))
     return out[0], out[1]
 
 
-def conn_rate(topo: Topology, client: str, seconds: float, server: str = SERVER) -> float:
-    out = sh("ip", "netns", "exec", topo.pods["client"][0], client, str(seconds), server, str(PORT),
-             timeout=seconds + 30)
-    rate, failed = out.stdout.split()
-    assert int(failed) == 0, f"{failed} connections failed: the client must be allowed"
-    return float(rate)
-
-
-def throughput(topo: Topology, seconds: float) -> float:
-    out = sh("ip", "netns", "exec", topo.pods["client"][0], "iperf3", "-J", "-c", SERVER, "-t", str(seconds),
+def throughput(topo: Topology, seconds: float, client: str = "client") -> float:
+    out = sh("ip", "netns", "exec", topo.pods[client][0], "iperf3", "-J", "-c", SERVER, "-t", str(seconds),
              timeout=seconds + 30)
     return float(json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"])
 
@@ -320,7 +340,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline", metavar="REV", help="also measure the (legacy) agent of this git revision")
-    parser.add_argument("--only", choices=["apply", "dataplane"], help="run one half only")
+    parser.add_argument("--only", choices=["apply", "dataplane", "floor"],
+                        help="run one half only; floor: the restore binaries' and the renderer's time for "
+                             "--floor-scale (not run otherwise)")
+    parser.add_argument("--floor-scale", default="250x500", help=f"the scale of --only floor, of {', '.join(SCALES)}")
     parser.add_argument("--scales", default="110x10,110x10 dual,250x2",
                         help=f"apply scales, comma separated, of {', '.join(SCALES)}")
     parser.add_argument("--legacy-restore", action="store_true",
@@ -340,11 +363,24 @@ def main() -> None:
         modes.append(("leg-restore", REPO / "agent", "legacy-restore"))
     if args.baseline:
         sh("sh", "-c", f"git -C {REPO} archive {args.baseline} agent | tar -x -C {work}")
-        modes = [(f"at {args.baseline}", work / "agent", ""), *modes]
+        if (work / "agent" / "picket_agent" / "kernel" / "families.py").exists():  # it has both backends
+            modes = [(f"{args.baseline} legacy", work / "agent", "legacy"), (f"{args.baseline} nft", work / "agent",
+                                                                              "nft"), *modes]
+        else:
+            modes = [(f"at {args.baseline}", work / "agent", ""), *modes]
+    if args.only == "floor":
+        try:
+            floor(args.floor_scale, max(args.rounds, 1))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            for line in sh("ip", "netns", "list", check=False).stdout.splitlines():  # none should be left
+                if line.startswith(f"pkt-bnch-{os.getpid()}-"):
+                    sh("ip", "netns", "del", line.split(" ", 1)[0], check=False)
+        return
     topo = Topology("bnch")
     try:
-        topo.add_node("n1", "192.168.90.1")
         if args.only != "dataplane":
+            topo.add_node("n1", "192.168.90.1")
             for scale in args.scales.split(","):
                 usable = [m for m in modes if m[2] or not SCALES[scale][2]]  # no IPv6 before the backends
                 print_apply(scale, measure_apply(topo, usable, scale, 1 if scale == "250x500" else args.rounds))
@@ -357,62 +393,185 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def floor(scale: str, reps: int = 3) -> None:
+    """What no Python can beat for one node's first apply: the restore binaries writing the
+    rendered state into an empty, fresh namespace (``pkt-bnch-<pid>-floor-<n>``, one per run,
+    removed right after), and the pure render itself. Medians of ``reps``."""
+    from picket_agent.kernel.restore import restore_script
+    from picket_agent.rendering.diffing import plan_table
+    from picket_agent.rendering.iptrules import SavedTable
+    from picket_agent.rendering.renderer import render
+
+    pods, policies, dual = SCALES[scale]
+    state = node_state(pods, policies, dual=dual)
+    renders = []
+    for _ in range(reps):
+        start, cpu = time.perf_counter(), time.process_time()
+        desired = render(state)
+        renders.append((time.perf_counter() - start, time.process_time() - cpu))
+    families = [(4, desired), *([(6, desired.v6)] if desired.v6 is not None else [])]
+    start, cpu = time.perf_counter(), time.process_time()
+    texts = {family: restore_script(plan_table(d, SavedTable()), SavedTable()) for family, d in families}
+    script_s = (time.perf_counter() - start, time.process_time() - cpu)
+    sets = "".join(
+        f"create {s.name} {s.kind.value} family {'inet6' if s.family == 6 else 'inet'}\n"
+        + "".join(f"add {s.name} {m}\n" for m in s.members) + "".join(f"add {s.name} {m} nomatch\n" for m in s.nomatch)
+        for _, d in families for s in d.sets.values())
+    runs: dict[str, list[tuple[float, float]]] = {}
+    seq = 0
+
+    def timed_in_fresh(steps: list[tuple[str, list[str], str]]) -> None:
+        nonlocal seq
+        seq += 1
+        ns = f"pkt-bnch-{os.getpid()}-floor-{seq}"
+        sh("ip", "netns", "add", ns)
+        try:
+            for label, argv, text in steps:
+                kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+                start = time.perf_counter()
+                proc = subprocess.run(["ip", "netns", "exec", ns, *argv], input=text, capture_output=True, text=True,
+                                      timeout=1200, check=False)
+                wall = time.perf_counter() - start
+                kids2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"{' '.join(argv)} failed: {proc.stderr[-2000:]}")
+                cpu = kids2.ru_utime - kids.ru_utime + kids2.ru_stime - kids.ru_stime
+                runs.setdefault(label, []).append((wall, cpu))
+        finally:
+            sh("ip", "netns", "del", ns, check=False)
+
+    for _ in range(reps):
+        timed_in_fresh([("ip netns exec true (overhead, included below)", ["true"], "")])
+        for backend in ("legacy", "nft"):
+            steps = [(f"ipset restore ({backend} run)", ["ipset", "restore"], sets)]
+            steps += [(f"{'ip6tables' if family == 6 else 'iptables'}-{backend}-restore",
+                       [f"{'ip6tables' if family == 6 else 'iptables'}-{backend}-restore", "--noflush", "--counters"],
+                       texts[family]) for family, _ in families]
+            timed_in_fresh(steps)
+    med = statistics.median
+    members = sum(len(s.members) + len(s.nomatch) for _, d in families for s in d.sets.values())
+    print(f"floor of a first apply, {pods} pods x {policies} policies each ({pods * policies} policies"
+          f"{', dual-stack' if dual else ''}): {desired.rule_count()} rules in "
+          f"{sum(len(d.chains) for _, d in families)} chains, {sum(len(d.sets) for _, d in families)} ipsets "
+          f"({members} members); restore text {sum(map(len, texts.values())) / 1e6:.1f} MB; medians of {reps} "
+          f"(each restore into an empty fresh namespace; load average {os.getloadavg()[0]:.1f}):")
+    print(f"  {'render (pure Python, no cache)':46} {med(w for w, _ in renders):8.3f} s wall "
+          f"{med(c for _, c in renders):8.3f} s CPU")
+    print(f"  {'plan + restore text (Python, once)':46} {script_s[0]:8.3f} s wall {script_s[1]:8.3f} s CPU")
+    for label, values in runs.items():
+        print(f"  {label:46} {med(w for w, _ in values):8.3f} s wall {med(c for _, c in values):8.3f} s CPU")
+
+
+def backend_tables(topo: Topology, node: str) -> tuple[str, str]:
+    """The legacy tables (``/proc/net/ip[6]_tables_names``) and nft tables that exist in ``node``."""
+    legacy = topo.in_node(node, "cat", "/proc/net/ip_tables_names", "/proc/net/ip6_tables_names",
+                          check=False).stdout.split()
+    nft = topo.in_node(node, "nft", "list", "tables", check=False).stdout.split("\n")
+    return " ".join(sorted(set(legacy))), " ".join(t.strip() for t in nft if t.strip())
+
+
 def dataplane(
     topo: Topology, agents: list[Mode], work: Path, seconds: float, rounds: int, kube_proxy_like: bool = True
 ) -> None:
-    """Every round measures every mode once, in alternating order (forward, then backward), and
-    each agent's figure is divided by the no-rules figure OF THE SAME ROUND: on a shared machine
-    the load changes over minutes, and adjacent measurements see the same load. The medians of
-    these per-round ratios are reported (with the median rates). The pods and the rules are
-    dual-stack; the connection rate is measured over IPv4 and over IPv6 (agents from before
-    the backends: IPv4 only), bulk throughput over IPv4."""
-    client, server = build_tools(work)
+    """Every mode has its own node, set up once: "none" (no picket rules) and each agent, per
+    backend, each node with a client and a server pod, and a kube-proxy-like conntrack rule of
+    its backend (``iptables-legacy`` or ``iptables-nft``): one netfilter backend on the hook,
+    as on a real node (a legacy filter table, once created in a namespace, stays hooked, empty
+    or not, until the namespace goes; checked at the end).
+
+    New connections/s: ONE client process (``INTERLEAVED_C``) moves between the modes' client
+    pods (``setns``) in slices of ``SLICE_MS``, round-robin, for ``rounds * seconds`` seconds per
+    mode: every mode is measured within the same ~0.1 s over and over, so the load of a shared
+    machine, which drifts over seconds, falls on all modes alike. Reported: the rate over all
+    slices, the median over rounds of the ratio to "none" of the same backend (a round: one
+    slice per mode), and the time picket adds per connection (1/rate - 1/rate(none), from the
+    rates over all slices). IPv4 and IPv6 (the pods and rules are dual-stack). Bulk throughput
+    (iperf3, IPv4): ``rounds`` rounds of every mode for ``seconds``, in alternating order, each
+    divided by "none" of its backend in the same round; medians."""
+    server, interleaved = build_tools(work)
     rules = work / "rules.json"
     rules.write_text(json.dumps(node_state(dual=True).to_dict()))
-    topo.add_pod("server", SERVER, "n1", ip6=SERVER6)
-    topo.add_pod("client", CLIENT, "n1", ip6=CLIENT6)
-    if kube_proxy_like:
-        topo.in_node("n1", "iptables-legacy", "-A", "FORWARD", *KUBE_PROXY_LIKE)
-        topo.in_node("n1", "ip6tables-legacy", "-A", "FORWARD", *KUBE_PROXY_LIKE)
-    for argv in ([server, str(PORT)], ["iperf3", "-s"]):
-        topo.procs.append(subprocess.Popen(  # type: ignore[arg-type]
-            ["ip", "netns", "exec", topo.pods["server"][0], *argv], stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL))
+    by_label = {label: (agent_dir, backend or "legacy") for label, agent_dir, backend in agents}
+    backends = [b for b in ("legacy", "nft") if any(backend == b for _, backend in by_label.values())]
+    nones = {backend: f"none ({backend})" for backend in backends}
+    modes = [m for backend in backends
+             for m in (nones[backend], *(label for label, (_, b) in by_label.items() if b == backend))]
+    backend_of = {**{none: b for b, none in nones.items()}, **{label: b for label, (_, b) in by_label.items()}}
+    node_of = {mode: f"d{i}" for i, mode in enumerate(modes)}
+    for i, mode in enumerate(modes):
+        node, backend = node_of[mode], backend_of[mode]
+        topo.add_node(node, f"192.168.90.{11 + i}")
+        topo.add_pod(f"server-{node}", SERVER, node, ip6=SERVER6)
+        topo.add_pod(f"client-{node}", CLIENT, node, ip6=CLIENT6)
+        if kube_proxy_like:
+            topo.in_node(node, f"iptables-{backend}", "-A", "FORWARD", *KUBE_PROXY_LIKE)
+            topo.in_node(node, f"ip6tables-{backend}", "-A", "FORWARD", *KUBE_PROXY_LIKE)
+        for argv in ([server, str(PORT)], ["iperf3", "-s"]):
+            topo.procs.append(subprocess.Popen(  # type: ignore[arg-type]
+                ["ip", "netns", "exec", topo.pods[f"server-{node}"][0], *argv], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL))
+        if mode in by_label:
+            agent_dir, _ = by_label[mode]
+            run_in_node(topo, agent_dir, "-m", "picket.cli", "agent", "--rules", str(rules), "--once",
+                        "--iptables-backend", backend, node=node)
     time.sleep(0.5)
-    by_label = {label: (agent_dir, backend) for label, agent_dir, backend in agents}
-    modes = ["none", *by_label]
-    metrics = ("conn4", "conn6", "bw")
-    rates: dict[str, dict[str, list[float]]] = {m: {k: [] for k in metrics} for m in modes}
-    ratios: dict[str, dict[str, list[float]]] = {m: {k: [] for k in metrics} for m in by_label}
-    for r in range(rounds):
-        this: dict[str, dict[str, float]] = {}
-        for mode in modes if r % 2 == 0 else reversed(modes):
-            cleanup(topo)
-            if mode != "none":
-                agent_dir, backend = by_label[mode]
-                flags = ["--iptables-backend", backend] if backend else []
-                run_in_node(topo, agent_dir, "-m", "picket.cli", "agent", "--rules", str(rules), "--once", *flags)
-            this[mode] = {"conn4": conn_rate(topo, client, seconds, SERVER),
-                          "conn6": conn_rate(topo, client, seconds, SERVER6),
-                          "bw": throughput(topo, seconds)}
-        for mode in modes:
-            for what in metrics:
-                rates[mode][what].append(this[mode][what])
-                if mode != "none":
-                    ratios[mode][what].append(this[mode][what] / this["none"][what])
-    cleanup(topo)
-    if os.environ.get("PICKET_BENCH_RAW"):
-        print(json.dumps(rates))
+    pod_ns = [f"/run/netns/{topo.pods[f'client-{node_of[m]}'][0]}" for m in modes]
     med = statistics.median
-    print(f"dataplane cost, 1100 policies on the node (dual-stack), server and client dispatched last "
-          f"({rounds} rounds; ratio = median of per-round ratios to no rules):")
-    for what, title, scale, target in (("conn4", "new TCP conns/s IPv4", 1, ">= 98%"),
-                                       ("conn6", "new TCP conns/s IPv6", 1, ">= 98%"),
-                                       ("bw", "throughput Gb/s IPv4", 1e9, ">= 99%")):
-        fmt = ".2f" if scale > 1 else ".0f"
-        print(f"  {title}  none {med(rates['none'][what]) / scale:9{fmt}}" + "".join(
-            f"   {m} {med(rates[m][what]) / scale:9{fmt}} ({med(ratios[m][what]):6.1%})" for m in by_label)
-            + f"   (target {target})")
+    load = [os.getloadavg()[0]]
+    conn: dict[str, dict[str, tuple[float, float, float]]] = {}  # what -> mode -> (rate, ratio, us/conn)
+    raw: dict[str, object] = {}
+    for what, address in (("conn4", SERVER), ("conn6", SERVER6)):
+        out = sh(interleaved, str(seconds * rounds * len(modes)), str(SLICE_MS), address, str(PORT), *pod_ns,
+                 timeout=seconds * rounds * len(modes) + 60).stdout
+        slices = [tuple(line.split()) for line in out.splitlines()]
+        per_round: dict[int, dict[str, float]] = {}
+        totals = {m: [0, 0.0] for m in modes}
+        for r, i, ok, failed, elapsed in slices:
+            assert int(failed) == 0, f"{failed} connections failed in {modes[int(i)]}: the client must be allowed"
+            per_round.setdefault(int(r), {})[modes[int(i)]] = int(ok) / float(elapsed)
+            totals[modes[int(i)]][0] += int(ok)
+            totals[modes[int(i)]][1] += float(elapsed)
+        full = [rates for rates in per_round.values() if len(rates) == len(modes)]
+        rate = {m: n / t for m, (n, t) in totals.items()}
+        conn[what] = {m: (rate[m], med(rr[m] / rr[nones[backend_of[m]]] for rr in full) if m in by_label else 1.0,
+                          1e6 / rate[m] - 1e6 / rate[nones[backend_of[m]]]) for m in modes}
+        raw[what] = {"rounds": len(full), "rates": rate}
+        load.append(os.getloadavg()[0])
+    bw: dict[str, list[float]] = {m: [] for m in modes}
+    bw_ratio: dict[str, list[float]] = {m: [] for m in by_label}
+    for r in range(rounds):
+        this = {m: throughput(topo, seconds, f"client-{node_of[m]}") for m in (modes if r % 2 == 0 else modes[::-1])}
+        for m in modes:
+            bw[m].append(this[m])
+            if m in by_label:
+                bw_ratio[m].append(this[m] / this[nones[backend_of[m]]])
+    load.append(os.getloadavg()[0])
+    mixed = []
+    for m in modes:
+        legacy, nft = backend_tables(topo, node_of[m])
+        if (backend_of[m] == "nft" and legacy) or (backend_of[m] == "legacy" and nft):
+            mixed.append(f"{m}: legacy tables [{legacy}], nft tables [{nft}]")
+    if os.environ.get("PICKET_BENCH_RAW"):
+        print(json.dumps({**raw, "bw": bw}))
+    print(f"dataplane cost, 1100 policies on the node (dual-stack), server and client dispatched last; each mode "
+          f"its own node; load average {' -> '.join(f'{x:.1f}' for x in load)}:")
+    for what, title in (("conn4", "new TCP conns/s IPv4"), ("conn6", "new TCP conns/s IPv6")):
+        print(f"  {title} (target >= 98%; {raw[what]['rounds']} rounds of {SLICE_MS} ms per mode, "  # type: ignore[index]
+              f"interleaved; ratio: median of per-round ratios; us/conn: 1/rate - 1/rate(none)):")
+        for m in modes:
+            rate, ratio, extra = conn[what][m]
+            tail = f" ({ratio:6.1%}) {extra:+6.2f} us/conn" if m in by_label else ""
+            print(f"    {m:>16} {rate:9.0f}{tail}")
+    print(f"  throughput Gb/s IPv4 (target >= 99%; {rounds} rounds of {seconds:g} s per mode, alternating):")
+    for m in modes:
+        tail = (f" ({med(bw_ratio[m]):6.1%}; rounds " + " ".join(f"{x:.0%}" for x in bw_ratio[m]) + ")"
+                if m in by_label else "")
+        print(f"    {m:>16} {med(bw[m]) / 1e9:9.2f}{tail}")
+    for line in mixed:
+        print(f"  WARNING: two backends on the hook in {line}")
+
+
+SLICE_MS = 25  # one slice of the interleaved connection-rate client per mode and round
 
 
 if __name__ == "__main__":

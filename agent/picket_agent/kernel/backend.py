@@ -12,14 +12,20 @@ the IPv6 one; on an nft node ``ip[6]tables-nft-restore`` writes both (``restore`
 legacy chains an earlier picket left there are removed in the same sync (``migration``).
 ``--iptables-backend legacy|nft`` (``PICKET_IPTABLES_BACKEND``) overrides the detection.
 ``main`` logs the mode and why once at start-up.
+
+Detection never creates a legacy table: ``iptables-legacy-save -t mangle`` would (and a legacy
+mangle table hooks every packet of the node from then on, five hooks, on an nft node too), so a
+legacy table not listed in ``/proc/net/ip_tables_names`` is read as empty without running it.
 """
 
 from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 CANARIES = (":KUBE-IPTABLES-HINT", ":KUBE-KUBELET-CANARY")
+LEGACY_TABLES = Path("/proc/net/ip_tables_names")  # the legacy IPv4 tables that exist in this namespace
 
 
 @dataclass(frozen=True)
@@ -64,9 +70,18 @@ def _save(tool: str, *args: str) -> str:
     return proc.stdout
 
 
-def detect() -> Backend:
+def _legacy_save(table: str, names: Path) -> str:
+    """``iptables-legacy-save -t table``, or "" when the table does not exist (running it would create it)."""
+    try:
+        exists = table in names.read_text().split()
+    except OSError:
+        exists = False  # ip_tables not loaded: no legacy table
+    return _save("iptables-legacy-save", "-t", table) if exists else ""
+
+
+def detect(names: Path = LEGACY_TABLES) -> Backend:
     return decide(
-        _save("iptables-legacy-save", "-t", "mangle"),
+        _legacy_save("mangle", names),
         _save("iptables-nft-save", "-t", "mangle"),
         _save("iptables-legacy-save") + _save("ip6tables-legacy-save"),
         _save("iptables-nft-save") + _save("ip6tables-nft-save"),

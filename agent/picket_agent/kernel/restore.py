@@ -4,7 +4,11 @@ The maintained path for every table python-iptables cannot write: iptables-nft (
 and ip6tables-legacy. ``RestoreTables(family, mode)`` implements the applier's ``TableIO``:
 
 * ``read()``: ``<save> -c -t filter`` parsed into chains with counters (the same text the
-  renderer prints: ``iptrules.IptRule.text``; a kernel test checks both backends and families);
+  renderer prints: ``iptrules.IptRule.text``; a kernel test checks both backends and families).
+  A legacy table that does not exist in this namespace (not in ``/proc/net/ip[6]_tables_names``)
+  reads as empty without running ``-save``: reading it would create it, and a created filter
+  table hooks FORWARD, INPUT and OUTPUT, so every packet of the node would walk its (empty)
+  chains from then on, e.g. on an nft node after ``picket agent --cleanup``;
 * ``write(plan, saved)``: one restore script per plan, fed to ``<restore> --noflush --counters``,
   which commits the filter table in ONE transaction (nft: one netlink batch; legacy: one
   ``IPT_SO_SET_REPLACE``). In the script a chain declaration ``:C - [0:0]`` creates ``C`` or,
@@ -37,6 +41,7 @@ from picket_agent.rendering.diffing import TablePlan, plan_removal
 from picket_agent.rendering.iptrules import IptRule, SavedTable, parse_save
 
 INNER_LOCK = "/run/picket-xtables-inner.lock"
+LEGACY_NAMES = {4: "/proc/net/ip_tables_names", 6: "/proc/net/ip6_tables_names"}  # the legacy tables that exist
 TOOLS = {  # (mode, family) -> the iptables binary prefix
     ("legacy", 4): "iptables-legacy",
     ("legacy", 6): "ip6tables-legacy",
@@ -107,8 +112,9 @@ class Generations:
 
 class RestoreTables:
     def __init__(self, family: int = 4, mode: str = "nft", lock_path: str = LOCK_PATH,
-                 generations: Generations | None = None) -> None:
+                 generations: Generations | None = None, legacy_names: str | None = None) -> None:
         self.family = family
+        self.legacy_names = legacy_names or LEGACY_NAMES[family]
         self.mode = mode
         self.tool = TOOLS[(mode, family)]
         self.lock_path = lock_path
@@ -120,6 +126,8 @@ class RestoreTables:
         return xtables_lock(self.lock_path)
 
     def read(self) -> SavedTable:
+        if self.mode == "legacy" and not self._legacy_table_exists():
+            return SavedTable()  # reading it would create it (and hook it into every packet's path)
         before = self._generation()
         proc = self._run(f"{self.tool}-save", "-c", "-t", "filter")
         self._seen = before if before is not None and before == self._generation() else None
@@ -170,6 +178,13 @@ class RestoreTables:
             if not plan.empty:
                 self.write(plan, saved)
             return len(plan.delete)
+
+    def _legacy_table_exists(self) -> bool:
+        try:
+            with open(self.legacy_names) as names:
+                return "filter" in names.read().split()
+        except OSError:
+            return False  # no ip[6]_tables module loaded: no legacy table at all
 
     def _run(self, *argv: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         try:

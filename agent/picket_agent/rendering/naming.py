@@ -30,6 +30,7 @@ POD_INGRESS_CHAIN = "PICKET-POD-INGRESS"  # dispatch by destination IP to ingres
 AUDIT_EGRESS_CHAIN = "PICKET-AUDIT-EGRESS"  # audit mode: staged rule sets, by source IP (never drops)
 AUDIT_INGRESS_CHAIN = "PICKET-AUDIT-INGRESS"  # ... by destination IP
 HOOKS = {"FORWARD": FORWARD_CHAIN, "INPUT": INPUT_CHAIN, "OUTPUT": OUTPUT_CHAIN}
+ICMPV6_SUFFIX = "-ICMPV6"  # IPv6: a hook chain's ICMPv6 packets, ND/MLD first (``icmpv6_chain``)
 
 _KINDS = ("TIER", "DROP", "RULE", "LOG", "DISP")
 _HASH_LEN = 16
@@ -44,6 +45,12 @@ def _chain(kind: str, *parts: object) -> str:
     name = f"{CHAIN_PREFIX}{kind}-{stable_hash([kind, *map(str, parts)], _HASH_LEN)}"
     assert len(name) <= MAX_CHAIN, name
     return name
+
+
+def icmpv6_chain(hook_chain: str) -> str:
+    """IPv6: where ``hook_chain`` (``PICKET-FORWARD``, ``-INPUT``, ``-OUTPUT``) sends ICMPv6, so
+    that only ICMPv6 packets walk the neighbour discovery and MLD exemptions."""
+    return hook_chain + ICMPV6_SUFFIX
 
 
 def audit_key(endpoint_key: str) -> str:

@@ -31,6 +31,10 @@ Chain layout (filter table; README.md's agent section draws it):
   dispatch), after loopback, ND/MLD and the host conntrack rules and before the failsafe ports
   and host endpoints, so the pod's egress and then the host's ingress must allow
   (``_pods_to_node``). Node -> pod is never policed (the NetworkPolicy spec allows it).
+* IPv6: neighbour discovery and MLD are never policed and RETURN before the INVALID drop
+  (conntrack calls them INVALID). They sit in ``<hook chain>-ICMPV6``, which the hook chain's
+  ``-p ipv6-icmp -g`` enters ahead of its other rules (a copy of them follows the ND rules
+  there), so only ICMPv6 packets walk them (``_with_nd``).
 """
 
 from __future__ import annotations
@@ -323,11 +327,9 @@ class _Builder:
 
 def _top_chains(b: _Builder) -> dict[str, tuple[IptRule, ...]]:
     s = b.settings
-    nd = _neighbour_discovery() if b.family == 6 else []
     audit = [IptRule(naming.AUDIT_EGRESS_CHAIN, comment="picket: audit mode, staged egress of the sender"),
              IptRule(naming.AUDIT_INGRESS_CHAIN, comment="picket: audit mode, staged ingress of the receiver")]
     forward = [
-        *nd,
         *_conntrack("picket"),
         *(audit if b.audit_in or b.audit_out else []),
         IptRule(naming.POD_EGRESS_CHAIN, comment="picket: egress of the sender"),
@@ -336,25 +338,43 @@ def _top_chains(b: _Builder) -> dict[str, tuple[IptRule, ...]]:
     ]
     host_in: list[IptRule] = []
     host_out: list[IptRule] = []
+    lo_in: list[IptRule] = []
+    lo_out: list[IptRule] = []
     to_node = _pods_to_node(b)
     if b.host_in:
-        lo = IptRule("RETURN", in_iface="lo", comment=_LOOPBACK)
-        host_in = [lo, *nd, *_conntrack("picket host"), *to_node, *_failsafe(s.failsafe_inbound, "inbound"),
-                   *b.host_in]
+        lo_in = [IptRule("RETURN", in_iface="lo", comment=_LOOPBACK)]
+        host_in = [*_conntrack("picket host"), *to_node, *_failsafe(s.failsafe_inbound, "inbound"), *b.host_in]
     elif to_node:
-        host_in = [IptRule("RETURN", in_iface="lo", comment=_LOOPBACK), *nd, *to_node]
+        lo_in, host_in = [IptRule("RETURN", in_iface="lo", comment=_LOOPBACK)], to_node
     if b.host_out:
-        lo = IptRule("RETURN", out_iface="lo", comment=_LOOPBACK)
-        host_out = [lo, *nd, *_conntrack("picket host"), *_failsafe(s.failsafe_outbound, "outbound"), *b.host_out]
+        lo_out = [IptRule("RETURN", out_iface="lo", comment=_LOOPBACK)]
+        host_out = [*_conntrack("picket host"), *_failsafe(s.failsafe_outbound, "outbound"), *b.host_out]
     audit_chains = {naming.AUDIT_EGRESS_CHAIN: tuple(b.audit_out), naming.AUDIT_INGRESS_CHAIN: tuple(b.audit_in)}
     return {
-        naming.FORWARD_CHAIN: tuple(forward),
+        **_with_nd(naming.FORWARD_CHAIN, [], forward, b.family),
         **(audit_chains if b.audit_in or b.audit_out else {}),
         **dispatch.tree(naming.POD_EGRESS_CHAIN, b.pod_egress, ingress=False),
         **dispatch.tree(naming.POD_INGRESS_CHAIN, b.pod_ingress, ingress=True),
-        naming.INPUT_CHAIN: tuple(host_in),
-        naming.OUTPUT_CHAIN: tuple(host_out),
+        **_with_nd(naming.INPUT_CHAIN, lo_in, host_in, b.family),
+        **_with_nd(naming.OUTPUT_CHAIN, lo_out, host_out, b.family),
     }
+
+
+def _with_nd(chain: str, head: list[IptRule], rest: list[IptRule], family: int) -> dict[str, tuple[IptRule, ...]]:
+    """``chain``: ``head`` (the loopback exemption) then ``rest``, with IPv6's ND/MLD exemption
+    between them when ``rest`` is not empty.
+
+    The eight ND/MLD rules are not in ``chain`` itself, where every packet of the hook (an
+    established connection's too) would walk them: one ``-p ipv6-icmp -g <chain>-ICMPV6``
+    sends ICMPv6 only to a chain holding the eight RETURNs and then a copy of ``rest``.
+    Equivalent to ``head + nd + rest``: the copy's ``-j`` jumps come back to the copy and go on
+    with the same rules, its gotos and a fall off its end return to the hook, like ``chain``'s,
+    and a RETURN there too (the ICMPv6 chain is entered by goto)."""
+    if family != 6 or not rest:
+        return {chain: (*head, *rest)}
+    sub = naming.icmpv6_chain(chain)
+    jump = IptRule(sub, protocol="ipv6-icmp", goto=True, comment="picket: ICMPv6, neighbour discovery first")
+    return {chain: (*head, jump, *rest), sub: (*_neighbour_discovery(), *rest)}
 
 
 def _pods_to_node(b: _Builder) -> list[IptRule]:

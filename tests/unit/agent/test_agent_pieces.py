@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,24 @@ def test_backend_detection_like_kube_proxy(
     legacy_mangle: str, nft_mangle: str, legacy: str, nft: str, mode: str
 ) -> None:
     assert decide(legacy_mangle, nft_mangle, legacy, nft).mode == mode
+
+
+def test_backend_detection_never_creates_a_legacy_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``iptables-legacy-save -t mangle`` creates the legacy mangle table (hooked into every
+    packet's path from then on): run only when the table exists."""
+    from picket_agent.kernel import backend
+
+    ran: list[tuple[str, ...]] = []
+    monkeypatch.setattr(backend, "_save", lambda *argv: ran.append(argv) or "")
+    names = tmp_path / "ip_tables_names"
+    names.write_text("filter\n")
+    backend.detect(names)
+    assert ("iptables-legacy-save", "-t", "mangle") not in ran and ("iptables-nft-save", "-t", "mangle") in ran
+    backend.detect(tmp_path / "absent")
+    assert ("iptables-legacy-save", "-t", "mangle") not in ran
+    names.write_text("filter\nmangle\n")
+    backend.detect(names)
+    assert ("iptables-legacy-save", "-t", "mangle") in ran
 
 
 def test_names_fit_kernel_limits() -> None:

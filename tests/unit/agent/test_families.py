@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import subprocess
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +19,7 @@ from picket_agent.kernel import ipsetwire as wire
 from picket_agent.kernel.applier import Applier
 from picket_agent.kernel.droplog import describe_ipv4
 from picket_agent.kernel.families import NodeDataplane
-from picket_agent.kernel.restore import Generations, restore_script
+from picket_agent.kernel.restore import Generations, RestoreTables, restore_script
 from picket_agent.rendering import naming
 from picket_agent.rendering.desired import Desired, SetSpec
 from picket_agent.rendering.diffing import ActualSet, TablePlan, plan_table
@@ -45,6 +47,28 @@ def test_restore_script_rewrites_with_counters_fixes_hooks_and_deletes_after_unh
     assert "[5:6] -A PICKET-A -p tcp -m tcp --dport 80 -j RETURN" in lines  # counters carried by text
     assert "[0:0] -A PICKET-A -p tcp -j RETURN" in lines
     assert lines.index("-F PICKET-OLD") < lines.index("-X PICKET-OLD") < lines.index("COMMIT")
+
+
+def test_a_legacy_table_that_does_not_exist_is_read_as_empty_without_creating_it(tmp_path: Path) -> None:
+    """``ip6tables-legacy-save -t filter`` would create the table, and a legacy filter table
+    hooks every packet of the node (e.g. after ``--cleanup`` on an nft node): not run then."""
+    names = tmp_path / "ip6_tables_names"
+    names.write_text("mangle\n")
+    ran: list[tuple[str, ...]] = []
+
+    class Recording(RestoreTables):
+        def _run(self, *argv: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+            ran.append(argv)
+            return subprocess.CompletedProcess(argv, 0, "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n", "")
+
+    legacy = Recording(6, "legacy", legacy_names=str(names))
+    assert legacy.read().chains == {} and ran == []
+    assert Recording(6, "legacy", legacy_names=str(tmp_path / "absent")).read().chains == {} and ran == []
+    names.write_text("mangle\nfilter\n")
+    assert "FORWARD" in legacy.read().chains and ran == [("ip6tables-legacy-save", "-c", "-t", "filter")]
+    nft = Recording(6, "nft", legacy_names=str(tmp_path / "absent"))
+    nft._generations = None
+    assert "FORWARD" in nft.read().chains and len(ran) == 2  # nft: its own table, always read
 
 
 def test_generations_trust_only_our_own_commits() -> None:
@@ -78,11 +102,32 @@ def test_dual_stack_renders_each_family_with_its_own_addresses_and_sets() -> Non
     assert d.v6.sets[six].members == ("fd00::3",) and d.v6.sets[six].family == 6
     assert d.sets[naming.set_name("s", "hash:ip")].members == ("10.0.0.3",)
     assert f"create {six} hash:ip family inet6" in d.save_text()
-    # ND and MLD come before the INVALID drop, in FORWARD (and INPUT/OUTPUT for host endpoints)
-    forward_rules = [r.text() for r in d.v6.chains[naming.FORWARD_CHAIN]]
-    nd = forward_rules.index("-p ipv6-icmp -m icmp6 --icmpv6-type 135 -m comment --comment "
-                             '"picket: IPv6 neighbour discovery and MLD are never policed" -j RETURN')
-    assert nd < next(i for i, t in enumerate(forward_rules) if "INVALID" in t)
+    # ND and MLD return before the INVALID drop (conntrack calls them INVALID) and before any
+    # policy, in FORWARD (and INPUT/OUTPUT for host endpoints); other INVALID ICMPv6 is dropped
+    for t in (130, 131, 132, 133, 134, 135, 136, 143):
+        assert forward(d, "fd00::3", "fd00::2", Protocol.ICMP, None, state="INVALID", icmp_type=t)
+        assert forward(d, "fd00::3", "fd00::2", Protocol.ICMP, None, state="NEW", icmp_type=t)  # x/a denies ICMP
+    assert not forward(d, "fd00::3", "fd00::2", Protocol.ICMP, None, state="INVALID", icmp_type=128)
+    assert not forward(d, "fd00::3", "fd00::2", Protocol.ICMP, None, state="NEW", icmp_type=128)
+    assert forward(d, "fd00::3", "fd00::2", Protocol.ICMP, None, state="ESTABLISHED", icmp_type=129)
+
+
+def test_ipv6_neighbour_discovery_rules_are_walked_by_icmpv6_only() -> None:
+    """The eight ND/MLD RETURNs sit behind one ``-p ipv6-icmp`` goto: an established TCP packet
+    walks the hook rule, that goto and the conntrack ACCEPT (it walked all eight before it, for
+    every packet of every connection), and a new TCP connection none of them either."""
+    d = render(DUAL)
+    assert d.v6 is not None
+    established: list[tuple[str, int]] = []
+    assert forward(d, "fd00::3", "fd00::2", Protocol.TCP, 80, visited=established, state="ESTABLISHED")
+    assert established == [(naming.FORWARD_CHAIN, 0), (naming.FORWARD_CHAIN, 1)]
+    new: list[tuple[str, int]] = []
+    assert forward(d, "fd00::3", "fd00::2", Protocol.TCP, 80, visited=new)
+    walked = [d.v6.chains[chain][i].text() for chain, i in new]
+    assert walked and not any("icmpv6-type" in t for t in walked)
+    nd: list[tuple[str, int]] = []
+    assert forward(d, "fd00::3", "fd00::2", Protocol.ICMP, None, visited=nd, state="INVALID", icmp_type=143)
+    assert sum("icmpv6-type" in d.v6.chains[chain][i].text() for chain, i in nd) == 8  # the last: MLDv2 143
 
 
 def test_ipv6_input_lets_neighbour_discovery_of_an_egress_isolated_pod_through() -> None:
@@ -90,9 +135,13 @@ def test_ipv6_input_lets_neighbour_discovery_of_an_egress_isolated_pod_through()
     # egress deny-all must not take its neighbours away, so ND/MLD RETURN before the pod's egress.
     d = render(compiled([ep(pod("x/a", "10.0.0.2", "node-1", "fd00::2"), egress=k8s(EGR))]))
     assert d.v6 is not None
-    inp = [r.text() for r in d.v6.chains[naming.INPUT_CHAIN]]
-    nd = [i for i, t in enumerate(inp) if "--icmpv6-type" in t]
-    pods = next(i for i, t in enumerate(inp) if t.endswith(f"-j {naming.POD_EGRESS_CHAIN}"))
+    for t in (130, 131, 132, 133, 134, 135, 136, 143):
+        assert to_node(d, "fd00::2", "fe80::1", Protocol.ICMP, None, state="INVALID", icmp_type=t)
+        assert to_node(d, "fd00::2", "fe80::1", Protocol.ICMP, None, icmp_type=t)
+    assert not to_node(d, "fd00::2", "fe80::1", Protocol.ICMP, None, icmp_type=128)  # an echo request
+    sub = d.v6.chains[naming.icmpv6_chain(naming.INPUT_CHAIN)]  # ND before the pod's egress
+    nd = [i for i, r in enumerate(sub) if "--icmpv6-type" in r.text()]
+    pods = next(i for i, r in enumerate(sub) if r.text().endswith(f"-j {naming.POD_EGRESS_CHAIN}"))
     assert len(nd) == 8 and max(nd) < pods
     assert not to_node(d, "fd00::2", "fd00::1", Protocol.TCP, 22) and not to_node(d, "10.0.0.2", "10.0.0.1",
                                                                                    Protocol.TCP, 22)
