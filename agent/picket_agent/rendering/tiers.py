@@ -21,8 +21,9 @@ enforced rule set logs).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
-from picket.model import Action, Direction, Rule, RuleSet, Tier
+from picket.model import Action, Direction, PortRange, Rule, RuleSet, Tier
 from picket_agent.rendering import naming
 from picket_agent.rendering.desired import DropReason, RenderSettings
 from picket_agent.rendering.expanding import Alternative, SetLookup, expand
@@ -67,17 +68,16 @@ class TierRenderer:
 
     def _tier_rules(self, index: int, tier: Tier, count: int) -> list[IptRule]:
         out: list[IptRule] = []
-        for policy in tier.policies:
-            for position, rule in enumerate(policy.rules):
-                comment = f"{policy.policy} rule {position}"
-                alternatives = self.expand(rule, self.direction)
-                if rule.action is Action.LOG and self.audit:
-                    continue
-                if rule.action is Action.LOG:
-                    out += self._log_rules(index, f"{policy.policy}#{position}", alternatives, comment)
-                    continue
-                target = self._target(rule.action, index, count, policy.policy)
-                out += [_with(target, alt, comment, self.family) for alt in alternatives]
+        for policy, position, rule, merged in merge_allow_runs(tier):
+            comment = f"{policy} rule {position}" + (f" (+{merged} merged)" if merged else "")
+            alternatives = self.expand(rule, self.direction)
+            if rule.action is Action.LOG and self.audit:
+                continue
+            if rule.action is Action.LOG:
+                out += self._log_rules(index, f"{policy}#{position}", alternatives, comment)
+                continue
+            target = self._target(rule.action, index, count, policy)
+            out += [_with(target, alt, comment, self.family) for alt in alternatives]
         end = f"{self.key} {self.direction.value.lower()}: end of tier {tier.name}"
         if tier.default is Action.DENY:
             drop = self._drop(f"tier {tier.name} default", f"no policy of tier {tier.name} allows it")
@@ -143,3 +143,62 @@ def _with(target: IptRule, alt: Alternative, comment: str, family: int = 4) -> I
         goto=target.goto,
         target_params=target.target_params,
     )
+
+
+
+@dataclass
+class _Merged:
+    policy: str  # the first rule's policy and position name the merged rule
+    position: int
+    rule: Rule  # with ports=(): what the merged rules share
+    ports: set[PortRange] | None  # None: any port
+    first: Rule  # the first rule as it was: kept unchanged when nothing merges into it
+    merged: int = 0
+
+
+def merge_allow_runs(tier: Tier) -> list[tuple[str, int, Rule, int]]:
+    """The tier's rules in order as (policy, position, rule, how many other rules were merged
+    into it). Within a run of consecutive ALLOW rules (across policies; every rule of a
+    Kubernetes tier) the order does not matter: each one RETURNs, so the run allows the union of
+    what its rules match. Rules of a run that differ only in their destination ports become one
+    rule with the union of the ports (a rule without ports allows any port and absorbs the
+    others), and equal rules become one. 500 policies letting a pod's peers in on a few ports
+    each become one rule per peer set (``agent_bench`` 250x500). A rule of any other action, or
+    with a named-port set, is kept as it is and ends the run."""
+    out: list[tuple[str, int, Rule, int]] = []
+    run: dict[Rule, _Merged] = {}
+
+    def flush() -> None:
+        for m in run.values():
+            rule = m.first if not m.merged else m.rule if m.ports is None else replace(m.rule, ports=_union(m.ports))
+            out.append((m.policy, m.position, rule, m.merged))
+        run.clear()
+
+    for policy in tier.policies:
+        for position, rule in enumerate(policy.rules):
+            if rule.action is not Action.ALLOW or rule.named_ports:
+                flush()
+                out.append((policy.policy, position, rule, 0))
+                continue
+            shared = replace(rule, ports=())
+            ports = set(rule.ports) if rule.ports else None
+            m = run.get(shared)
+            if m is None:
+                run[shared] = _Merged(policy.policy, position, shared, ports, rule)
+                continue
+            m.merged += 1
+            m.ports = None if m.ports is None or ports is None else m.ports | ports
+    flush()
+    return out
+
+
+def _union(ports: set[PortRange]) -> tuple[PortRange, ...]:
+    """Overlapping and adjacent ranges joined, in order (fewer multiport slots)."""
+    out: list[PortRange] = []
+    for p in sorted(ports, key=lambda r: (r.start, r.end)):
+        if out and p.start <= out[-1].end + 1:
+            if p.end > out[-1].end:
+                out[-1] = PortRange(out[-1].start, p.end)
+        else:
+            out.append(p)
+    return tuple(out)

@@ -365,3 +365,35 @@ def test_endpoint_version_is_the_stable_hash_of_the_endpoint_rules() -> None:
     assert len(ers) >= 5
     for er in ers:
         assert endpoint_version(er) == stable_hash(er.to_dict()), er.endpoint.key
+
+
+def test_allow_rules_sharing_all_but_their_ports_become_one_rule() -> None:
+    # 3 policies: ps a on 80, ps a on 443 (-> one multiport rule), ps b on 80 (its own rule)
+    c = compiled([ep(pod("x/a", "10.0.0.2"), ingress=k8s(
+        ING, ("NetworkPolicy x/p1", (rule(proto=Protocol.TCP, port=("80",), peers=("a",)),)),
+        ("NetworkPolicy x/p2", (rule(proto=Protocol.TCP, port=("443",), peers=("a",)),)),
+        ("NetworkPolicy x/p3", (rule(proto=Protocol.TCP, port=("80",), peers=("b",)),))))],
+        [ip_set("a", "10.0.0.3"), ip_set("b", "10.0.0.4")])
+    chain = texts(c)[naming.tier_chain("x/a", "Ingress", 0)]
+    assert len(chain) == 3, chain  # two rules and the tier's default
+    assert "--dports 80,443" in chain[0] and "NetworkPolicy x/p1 rule 0 (+1 merged)" in chain[0]
+    assert "--dport 80" in chain[1] and '"NetworkPolicy x/p3 rule 0"' in chain[1]
+
+
+def test_a_rule_for_any_port_absorbs_the_port_rules_it_shares_all_else_with() -> None:
+    c = compiled([ep(pod("x/a", "10.0.0.2"), ingress=k8s(
+        ING, ("NetworkPolicy x/p1", (rule(proto=Protocol.TCP, port=("80",), peers=("a",)),
+                                     rule(proto=Protocol.TCP, peers=("a",))))))],
+        [ip_set("a", "10.0.0.3")])
+    chain = texts(c)[naming.tier_chain("x/a", "Ingress", 0)]
+    assert len(chain) == 2 and "dport" not in chain[0], chain
+
+
+def test_allow_rules_are_not_merged_across_a_rule_of_another_action() -> None:
+    t = tiers(ING, tier("admin", Action.PASS,
+                        ("P", (rule(proto=Protocol.TCP, port=("80",), peers=("a",)),
+                               rule(Action.DENY, proto=Protocol.TCP, port=("443",)),
+                               rule(proto=Protocol.TCP, port=("443",), peers=("a",))))))
+    c = compiled([ep(pod("x/a", "10.0.0.2"), ingress=t)], [ip_set("a", "10.0.0.3")])
+    chain = texts(c)[naming.tier_chain("x/a", "Ingress", 0)]
+    assert len(chain) == 4 and "dport 80" in chain[0] and "dport 443" in chain[2], chain

@@ -106,3 +106,50 @@ def test_rendered_chains_agree_with_the_evaluator(ai, ae, bi, be, pkts) -> None:
         want, _, _ = connection_allowed(c.endpoints.get(s), c.endpoints.get(d), src, dst, proto, p, c.peer_sets)
         walk = to_node if d == "node" else forward
         assert walk(desired, src, dst, proto, p) == want, (s, d, proto, p)
+
+
+# Runs of ALLOW rules sharing everything but their ports are merged into one rule (``tiers.
+# merge_allow_runs``): rules drawn from a small space, mostly ALLOW, so that merging happens in
+# most examples, and the occasional DENY/PASS/LOG that must end a run.
+merge_rules = st.builds(
+    Rule,
+    action=st.sampled_from([Action.ALLOW] * 4 + [Action.DENY, Action.DENY, Action.PASS, Action.LOG]),
+    protocol=st.sampled_from([None, Protocol.TCP, Protocol.TCP, Protocol.UDP]),
+    ports=st.one_of(st.just(()), st.lists(st.sampled_from(PORTS), max_size=2, unique=True).map(tuple)),
+    peers=st.sampled_from([(), ("b",), ("b",), ("net",)]),  # the packets come from x/b and outside
+    not_peers=st.sampled_from([(), (), ("net",)]),
+)
+merge_rule_sets = st.builds(
+    RuleSet, st.just(Direction.INGRESS),
+    st.lists(st.builds(Tier, st.sampled_from(["admin", "k8s"]),
+                       st.lists(st.builds(PolicyRules, st.sampled_from(["P1", "P2", "P3"]),
+                                          st.lists(merge_rules, min_size=1, max_size=4).map(tuple)),
+                                min_size=1, max_size=4).map(tuple),
+                       st.sampled_from([Action.DENY, Action.PASS])),
+             min_size=1, max_size=2).map(tuple),
+)
+
+
+_K80 = Rule(Action.ALLOW, Protocol.TCP, (PortRange(80, 80),), None, ("b",))
+_K1000 = Rule(Action.ALLOW, Protocol.TCP, (PortRange(1000, 2000),), None, ("b",))
+
+
+# an ALLOW after a DENY must not be merged into an ALLOW before it (it would jump the DENY)
+@example(RuleSet(Direction.INGRESS, (Tier("k8s", (PolicyRules("P1", (_K80, Rule(Action.DENY, Protocol.TCP),
+                                                                     _K1000)),), Action.DENY),)),
+         [("x/b", "x/a", Protocol.TCP, 1500, 4), ("x/b", "x/a", Protocol.TCP, 80, 6)])
+@settings(max_examples=300, deadline=None)
+@given(merge_rule_sets, st.lists(packets, min_size=1, max_size=8))
+def test_merged_allow_runs_decide_as_the_evaluator(ingress: RuleSet, pkts) -> None:  # type: ignore[no-untyped-def]
+    c = compiled([ep(pod("x/a", IPS["x/a"], "node-1", IPS6["x/a"]), ingress, None),
+                  ep(pod("x/b", IPS["x/b"], "node-1", IPS6["x/b"]), None, None)], SETS)
+    desired = render(c)
+    assert not desired.failed
+    for s, d, proto, port, family in pkts:
+        if s == d or d != "x/a":
+            continue
+        ips, outside = (IPS6, OUTSIDE6) if family == 6 else (IPS, OUTSIDE)
+        src = ips.get(s, outside)
+        p = None if proto is Protocol.ICMP else port
+        want, _, _ = connection_allowed(c.endpoints.get(s), c.endpoints.get(d), src, ips[d], proto, p, c.peer_sets)
+        assert forward(desired, src, ips[d], proto, p) == want, (s, d, proto, p)
