@@ -397,3 +397,13 @@ def test_allow_rules_are_not_merged_across_a_rule_of_another_action() -> None:
     c = compiled([ep(pod("x/a", "10.0.0.2"), ingress=t)], [ip_set("a", "10.0.0.3")])
     chain = texts(c)[naming.tier_chain("x/a", "Ingress", 0)]
     assert len(chain) == 4 and "dport 80" in chain[0] and "dport 443" in chain[2], chain
+
+
+def test_the_allow_merge_knows_every_field_of_a_rule() -> None:
+    # ``tiers.merge_allow_runs`` keys rules on every field but action, ports and named_ports: a
+    # new field of Rule must be added to that key, or rules differing in it would be merged.
+    from dataclasses import fields
+
+    from picket.model import Rule
+    assert {f.name for f in fields(Rule)} == {"action", "protocol", "ports", "named_ports", "peers", "not_protocol",
+                                              "not_ports", "not_peers"}
